@@ -1,0 +1,1 @@
+//! Cryptographic primitives over aws-lc-rs: generation, AEAD, signatures, MAC, wrap, KDF.
