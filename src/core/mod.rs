@@ -1,9 +1,29 @@
 //! The core: every decision (lifecycle, policy, audit, crypto, store), as a pure Rust API.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod audit;
+pub mod ciphertext;
+pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod json;
+pub mod keys;
+pub mod kms;
+pub mod lifecycle;
+pub mod model;
+pub mod ops;
+pub mod policy;
+pub mod seal;
+pub mod store;
 pub mod types;
 
+pub use admin::GrantRequest;
+pub use ciphertext::{parse_context, Context};
+pub use config::Config;
 pub use error::{Error, ErrorKind, Result};
+pub use keys::{KeyInfo, KeyRequest, MaintainReport};
+pub use kms::{Caller, Kms};
+pub use lifecycle::LifecycleOp;
+pub use model::*;
 pub use types::*;

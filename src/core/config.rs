@@ -1,0 +1,118 @@
+//! Configuration: where the store lives, how its master key is unlocked, and the knobs of
+//! audit, lockout and deletion; read from the environment (`KMS_*`) or built in code.
+
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::core::audit::{AuditConfig, Durability};
+use crate::core::error::{Error, Result};
+use crate::core::seal::{KdfParams, MasterSource};
+
+/// Everything needed to open a store.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub store_path: PathBuf,
+    pub master: MasterSource,
+    pub audit: AuditConfig,
+    /// Consecutive failed authentications that lock an identity (0 = never).
+    pub lockout_threshold: u32,
+    /// Smallest deletion waiting period accepted, in days (7 by default; 0 for tests).
+    pub min_deletion_days: u32,
+    /// Default waiting period when the caller names none.
+    pub default_deletion_days: u32,
+    /// Argon2id parameters for new identity secrets.
+    pub identity_kdf: KdfParams,
+    /// Write the owner identity's secret beside a new store (embedded default).
+    pub owner_secret_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The default store location: `$KMS_STORE`, else `$XDG_DATA_HOME/kms/kms.db`, else
+    /// `~/.local/share/kms/kms.db`.
+    pub fn default_store_path() -> PathBuf {
+        if let Some(p) = std::env::var_os("KMS_STORE").filter(|p| !p.is_empty()) {
+            return PathBuf::from(p);
+        }
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        base.join("kms").join("kms.db")
+    }
+
+    /// The configuration for a store at `path`, with defaults; `KMS_MASTER_KEY_FILE`,
+    /// `KMS_PASSPHRASE` and the other `KMS_*` variables apply.
+    pub fn at(path: impl AsRef<Path>) -> Result<Config> {
+        let store_path = path.as_ref().to_path_buf();
+        let master = if let Some(p) = std::env::var_os("KMS_PASSPHRASE").filter(|p| !p.is_empty()) {
+            let s = p
+                .into_string()
+                .map_err(|_| Error::invalid("KMS_PASSPHRASE is not valid UTF-8"))?;
+            MasterSource::Passphrase(Zeroizing::new(s))
+        } else if let Some(p) = std::env::var_os("KMS_MASTER_KEY_FILE").filter(|p| !p.is_empty()) {
+            MasterSource::KeyFile(PathBuf::from(p))
+        } else {
+            MasterSource::KeyFile(sibling(&store_path, "key"))
+        };
+        let mut audit = AuditConfig::default();
+        if let Some(v) = env_u64("KMS_AUDIT_WINDOW_MS")? {
+            audit.durability = Durability::Batched {
+                window: std::time::Duration::from_millis(v),
+            };
+        }
+        if std::env::var("KMS_AUDIT_STRICT")
+            .map(|v| v == "1")
+            .unwrap_or(false)
+        {
+            audit.durability = Durability::Strict;
+        }
+        if std::env::var("KMS_AUDIT_FAIL_OPEN")
+            .map(|v| v == "1")
+            .unwrap_or(false)
+        {
+            audit.fail_closed = false;
+        }
+        if std::env::var("KMS_AUDIT_CONTEXT_VALUES")
+            .map(|v| v == "1")
+            .unwrap_or(false)
+        {
+            audit.record_context_values = true;
+        }
+        Ok(Config {
+            owner_secret_file: Some(sibling(&store_path, "owner")),
+            store_path,
+            master,
+            audit,
+            lockout_threshold: env_u64("KMS_LOCKOUT_THRESHOLD")?.unwrap_or(10) as u32,
+            min_deletion_days: env_u64("KMS_MIN_DELETION_DAYS")?.unwrap_or(7) as u32,
+            default_deletion_days: 30,
+            identity_kdf: KdfParams::default(),
+        })
+    }
+
+    /// The configuration of the default store (see [`Config::default_store_path`]).
+    pub fn from_env() -> Result<Config> {
+        Config::at(Config::default_store_path())
+    }
+}
+
+/// `kms.db` -> `kms.db.key` (a file beside the store).
+pub fn sibling(store: &Path, ext: &str) -> PathBuf {
+    let mut s = store.as_os_str().to_os_string();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+fn env_u64(name: &str) -> Result<Option<u64>> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| Error::invalid(format!("{name} must be a whole number"))),
+        _ => Ok(None),
+    }
+}

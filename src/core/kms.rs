@@ -1,0 +1,853 @@
+//! The `Kms` handle: an open store with its unlocked master key, caches and audit writer,
+//! plus the two request shapes every operation goes through (key use and management).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use crate::core::audit::{self, AuditWriter, Durability};
+use crate::core::ciphertext::{context_keys, Context};
+use crate::core::config::Config;
+use crate::core::crypto::{self, Secret};
+use crate::core::error::{Error, ErrorKind, Result};
+use crate::core::lifecycle;
+use crate::core::model::*;
+use crate::core::policy::{self, Decision};
+use crate::core::seal::{self, KdfParams, Sealer};
+use crate::core::store::sqlite::SqliteStore;
+use crate::core::store::{self, Store, Tx};
+use crate::core::types::*;
+
+/// Name of the keyring every new store starts with.
+pub const DEFAULT_KEYRING: &str = "default";
+/// Name of the owner identity every new store starts with.
+pub const OWNER: &str = "owner";
+
+/// An authenticated principal: the keyring it belongs to and its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub keyring: u64,
+    pub keyring_name: String,
+    pub identity: String,
+}
+
+/// Unsealed material of one key version, with its use count.
+pub(crate) struct Loaded {
+    pub material: Secret,
+    pub uses_base: u64,
+    pub uses_local: AtomicU64,
+}
+
+#[derive(Default)]
+pub(crate) struct Cache {
+    pub keys: HashMap<u64, Arc<KeyRecord>>,
+    pub names: HashMap<(u64, String), u64>,
+    pub material: HashMap<(u64, u32), Arc<Loaded>>,
+    pub identities: HashMap<(u64, String), Arc<IdentityRecord>>,
+    pub grants: HashMap<(u64, String), Arc<Vec<GrantRecord>>>,
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn Store>,
+    pub sealer: RwLock<Sealer>,
+    pub store_id: [u8; 16],
+    pub audit: AuditWriter,
+    pub cfg: Config,
+    pub cache: RwLock<Cache>,
+    pub pid: u32,
+    pub requests: AtomicU64,
+}
+
+/// An open key store. Cheap to clone; safe to share between threads.
+#[derive(Clone)]
+pub struct Kms {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// A dummy PHC so that an unknown identity costs the same Argon2 work as a known one.
+fn dummy_phc(kdf: KdfParams) -> String {
+    hash_secret(b"kms-no-such-identity", kdf).unwrap_or_default()
+}
+
+/// Hashes an identity secret as an Argon2id PHC string.
+pub fn hash_secret(secret: &[u8], kdf: KdfParams) -> Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    crypto::random(&mut salt)?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::crypto(format!("salt: {e}")))?;
+    let params = argon2::Params::new(kdf.m_kib, kdf.t, kdf.p, None)
+        .map_err(|e| Error::invalid(format!("argon2 parameters: {e}")))?;
+    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    Ok(a.hash_password(secret, &salt)
+        .map_err(|e| Error::crypto(format!("argon2: {e}")))?
+        .to_string())
+}
+
+/// Verifies a secret against a PHC string (full Argon2 cost, constant-time compare).
+pub fn verify_secret(secret: &[u8], phc: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    match PasswordHash::new(phc) {
+        Ok(h) => argon2::Argon2::default()
+            .verify_password(secret, &h)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+impl Kms {
+    /// Opens the store `cfg` names, creating it (with its master key and owner identity)
+    /// when it does not exist yet.
+    pub fn open(cfg: Config) -> Result<Kms> {
+        let existed = cfg.store_path.exists();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.store_path)?);
+        Kms::open_on(store, cfg, !existed)
+    }
+
+    /// Opens the default store (`KMS_STORE` or the XDG data folder).
+    pub fn open_default() -> Result<Kms> {
+        Kms::open(Config::from_env()?)
+    }
+
+    /// Opens a store on any backend. `may_create` allows initialising an empty store.
+    pub fn open_on(store: Arc<dyn Store>, cfg: Config, may_create: bool) -> Result<Kms> {
+        let mut owner_secret: Option<String> = None;
+        let sealer = store::write(store.as_ref(), |tx| {
+            let fresh = tx.meta_get("store_id")?.is_none();
+            if fresh && !may_create {
+                return Err(Error::not_found("the store is not initialised"));
+            }
+            let sealer = Sealer::unlock(tx, &cfg.master, fresh)?;
+            if fresh {
+                let now = now();
+                let kr = tx.keyring_create(DEFAULT_KEYRING, b"", now)?;
+                let secret = seal::hex(&crypto::random_vec(24)?);
+                tx.identity_insert(&IdentityRecord {
+                    id: 0,
+                    keyring: kr,
+                    name: OWNER.into(),
+                    phc: hash_secret(secret.as_bytes(), cfg.identity_kdf)?,
+                    roles: Roles(Roles::ALL_BITS),
+                    combined_roles: true,
+                    disabled: false,
+                    failures: 0,
+                    locked: false,
+                    created: now,
+                })?;
+                let mut rec = bare_record(kr, OWNER, "create-store", Outcome::Ok, "");
+                rec.detail = "store created with keyring 'default' and identity 'owner'".into();
+                audit::append_in_tx(tx, &sealer.store_id(), &mut [rec])?;
+                owner_secret = Some(secret);
+            }
+            Ok(sealer)
+        })?;
+        if let (Some(secret), Some(path)) = (owner_secret, &cfg.owner_secret_file) {
+            seal::write_private_file(path, format!("{OWNER}:{secret}\n").as_bytes())?;
+        }
+        let store_id = sealer.store_id();
+        let audit = AuditWriter::new(store.clone(), store_id.to_vec(), cfg.audit);
+        let kms = Kms {
+            inner: Arc::new(Inner {
+                store,
+                sealer: RwLock::new(sealer),
+                store_id,
+                audit,
+                cfg,
+                cache: RwLock::new(Cache::default()),
+                pid: std::process::id(),
+                requests: AtomicU64::new(0),
+            }),
+        };
+        kms.start_flusher();
+        Ok(kms)
+    }
+
+    /// Opens the default store and authenticates as its owner with the secret kept beside
+    /// it (the embedded default, for tours and local tools).
+    pub fn open_default_owner() -> Result<(Kms, Caller)> {
+        let kms = Kms::open_default()?;
+        let caller = kms.owner()?;
+        Ok((kms, caller))
+    }
+
+    /// Authenticates as the owner with the secret file written when the store was created.
+    pub fn owner(&self) -> Result<Caller> {
+        let path = self
+            .inner
+            .cfg
+            .owner_secret_file
+            .clone()
+            .ok_or_else(|| Error::invalid("no owner secret file configured"))?;
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
+            Error::new(
+                ErrorKind::AuthenticationFailed,
+                format!("owner secret file {}: {e}", path.display()),
+            )
+        })?);
+        let (name, secret) = text.trim().split_once(':').ok_or_else(|| {
+            Error::new(
+                ErrorKind::AuthenticationFailed,
+                "owner secret file is malformed",
+            )
+        })?;
+        self.authenticate(DEFAULT_KEYRING, name, secret.as_bytes())
+    }
+
+    fn start_flusher(&self) {
+        let Durability::Batched { window } = self.inner.cfg.audit.durability else {
+            return;
+        };
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let window = window.max(Duration::from_millis(1));
+        let _ = std::thread::Builder::new()
+            .name("kms-audit-sync".into())
+            .spawn(move || loop {
+                std::thread::sleep(window);
+                match weak.upgrade() {
+                    Some(inner) => {
+                        let _ = inner.audit.sync_if_pending();
+                    }
+                    None => break,
+                }
+            });
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.cfg
+    }
+
+    pub fn store_id(&self) -> [u8; 16] {
+        self.inner.store_id
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    /// Makes every committed record durable now.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.audit.flush()
+    }
+
+    // ---------------------------------------------------------------- identities
+
+    /// Checks an identity's secret. Every attempt costs one full Argon2 verification, known
+    /// name or not; consecutive failures lock the identity.
+    pub fn authenticate(&self, keyring: &str, name: &str, secret: &[u8]) -> Result<Caller> {
+        let kr = store::read(self.store(), |tx| tx.keyring_by_name(keyring))?;
+        let ident = match &kr {
+            Some(k) => store::read(self.store(), |tx| tx.identity_get(k.id, name))?,
+            None => None,
+        };
+        let phc = ident
+            .as_ref()
+            .map(|i| i.phc.clone())
+            .unwrap_or_else(|| dummy_phc(self.inner.cfg.identity_kdf));
+        let good = verify_secret(secret, &phc);
+        let (Some(kr), Some(ident)) = (kr, ident) else {
+            let rec = self.record_for(
+                0,
+                name,
+                "authenticate",
+                None,
+                None,
+                Outcome::Denied,
+                "authentication failed",
+                "",
+            );
+            let _ = self.inner.audit.record(rec, None, None);
+            return Err(Error::new(
+                ErrorKind::AuthenticationFailed,
+                "authentication failed: unknown identity or wrong secret",
+            ));
+        };
+        if ident.locked || ident.disabled {
+            let why = if ident.locked { "locked" } else { "disabled" };
+            let rec = self.record_for(
+                kr.id,
+                name,
+                "authenticate",
+                None,
+                None,
+                Outcome::Denied,
+                "identity locked",
+                why,
+            );
+            self.inner.audit.record(rec, None, None)?;
+            return Err(Error::new(
+                ErrorKind::IdentityLocked,
+                format!("identity {name} is {why}"),
+            ));
+        }
+        let threshold = self.inner.cfg.lockout_threshold;
+        if good {
+            if ident.failures > 0 {
+                let sid = self.inner.store_id;
+                store::write(self.store(), |tx| {
+                    if let Some(mut i) = tx.identity_get(kr.id, name)? {
+                        i.failures = 0;
+                        tx.identity_update(&i)?;
+                    }
+                    let _ = sid;
+                    Ok(())
+                })?;
+                self.invalidate();
+            }
+            let rec = self.record_for(kr.id, name, "authenticate", None, None, Outcome::Ok, "", "");
+            self.inner.audit.record(rec, None, None)?;
+            return Ok(Caller {
+                keyring: kr.id,
+                keyring_name: kr.name,
+                identity: ident.name,
+            });
+        }
+        let sid = self.inner.store_id;
+        let locked = store::write(self.store(), |tx| {
+            let mut i = tx
+                .identity_get(kr.id, name)?
+                .ok_or_else(|| Error::not_found("identity vanished"))?;
+            i.failures += 1;
+            if threshold > 0 && i.failures >= threshold {
+                i.locked = true;
+            }
+            tx.identity_update(&i)?;
+            let mut rec = bare_record(
+                kr.id,
+                name,
+                "authenticate",
+                Outcome::Denied,
+                "authentication failed",
+            );
+            rec.pid = std::process::id();
+            rec.detail = format!(
+                "failure {} of {}{}",
+                i.failures,
+                threshold,
+                if i.locked { "; identity locked" } else { "" }
+            );
+            audit::append_in_tx(tx, &sid, &mut [rec])?;
+            Ok(i.locked)
+        })?;
+        self.invalidate();
+        if locked {
+            return Err(Error::new(
+                ErrorKind::IdentityLocked,
+                format!("identity {name} is locked after too many failed authentications"),
+            ));
+        }
+        Err(Error::new(
+            ErrorKind::AuthenticationFailed,
+            "authentication failed: unknown identity or wrong secret",
+        ))
+    }
+
+    // ---------------------------------------------------------------- caches
+
+    /// Drops every cached record and all cached key material.
+    pub(crate) fn invalidate(&self) {
+        if let Ok(mut c) = self.inner.cache.write() {
+            *c = Cache::default();
+        }
+    }
+
+    /// Drops caches when another process changed the store (cheap check per operation).
+    pub(crate) fn refresh(&self) -> Result<()> {
+        if self.inner.store.changed_elsewhere()? {
+            self.invalidate();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn identity(&self, c: &Caller) -> Result<Arc<IdentityRecord>> {
+        let k = (c.keyring, c.identity.clone());
+        if let Some(i) = self
+            .inner
+            .cache
+            .read()
+            .ok()
+            .and_then(|m| m.identities.get(&k).cloned())
+        {
+            return Ok(i);
+        }
+        let i = store::read(self.store(), |tx| tx.identity_get(c.keyring, &c.identity))?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::AuthenticationFailed,
+                    format!("identity {} no longer exists", c.identity),
+                )
+            })?;
+        let i = Arc::new(i);
+        if let Ok(mut m) = self.inner.cache.write() {
+            m.identities.insert(k, i.clone());
+        }
+        Ok(i)
+    }
+
+    pub(crate) fn grants(&self, c: &Caller) -> Result<Arc<Vec<GrantRecord>>> {
+        let k = (c.keyring, c.identity.clone());
+        if let Some(g) = self
+            .inner
+            .cache
+            .read()
+            .ok()
+            .and_then(|m| m.grants.get(&k).cloned())
+        {
+            return Ok(g);
+        }
+        let g = Arc::new(store::read(self.store(), |tx| {
+            tx.grants_for(c.keyring, &c.identity)
+        })?);
+        if let Ok(mut m) = self.inner.cache.write() {
+            m.grants.insert(k, g.clone());
+        }
+        Ok(g)
+    }
+
+    /// Looks a key up by id (digits) or name within the caller's keyring.
+    pub(crate) fn key(&self, c: &Caller, key: &str) -> Result<Arc<KeyRecord>> {
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(Error::invalid("key id or name is empty"));
+        }
+        if let Ok(id) = key.parse::<u64>() {
+            return self.key_by_id(c, id);
+        }
+        let nk = (c.keyring, key.to_string());
+        let cached = self
+            .inner
+            .cache
+            .read()
+            .ok()
+            .and_then(|m| m.names.get(&nk).and_then(|id| m.keys.get(id).cloned()));
+        if let Some(k) = cached {
+            return Ok(k);
+        }
+        let k = store::read(self.store(), |tx| tx.key_by_name(c.keyring, key))?
+            .ok_or_else(|| Error::not_found(format!("no key named '{key}'")))?;
+        let k = Arc::new(k);
+        if let Ok(mut m) = self.inner.cache.write() {
+            m.names.insert(nk, k.id);
+            m.keys.insert(k.id, k.clone());
+        }
+        Ok(k)
+    }
+
+    pub(crate) fn key_by_id(&self, c: &Caller, id: u64) -> Result<Arc<KeyRecord>> {
+        let cached = self
+            .inner
+            .cache
+            .read()
+            .ok()
+            .and_then(|m| m.keys.get(&id).cloned());
+        let k = match cached {
+            Some(k) => k,
+            None => {
+                let k = Arc::new(
+                    store::read(self.store(), |tx| tx.key_get(id))?
+                        .ok_or_else(|| Error::not_found(format!("no key {id}")))?,
+                );
+                if let Ok(mut m) = self.inner.cache.write() {
+                    m.keys.insert(id, k.clone());
+                }
+                k
+            }
+        };
+        if k.keyring != c.keyring {
+            return Err(Error::not_found(format!("no key {id}")));
+        }
+        Ok(k)
+    }
+
+    /// Unseals (or takes from the cache) the material of one key version.
+    pub(crate) fn material(&self, key: &KeyRecord, version: u32) -> Result<Arc<Loaded>> {
+        if let Some(l) = self
+            .inner
+            .cache
+            .read()
+            .ok()
+            .and_then(|m| m.material.get(&(key.id, version)).cloned())
+        {
+            return Ok(l);
+        }
+        let v = store::read(self.store(), |tx| tx.version_get(key.id, version))?
+            .ok_or_else(|| Error::not_found(format!("key {} has no version {version}", key.id)))?;
+        let sealed = match (&v.sealed, v.destroyed) {
+            (Some(s), false) => s.clone(),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::KeyState,
+                    format!("key {} version {version} is destroyed", key.id),
+                ))
+            }
+        };
+        let spec = key.spec.code();
+        let opened = self
+            .inner
+            .sealer
+            .read()
+            .map_err(|_| Error::internal("lock"))?
+            .unseal(key.id, version, spec, &sealed)?;
+        let material = match opened {
+            Some(m) => m,
+            None => {
+                // Another process rotated the master key: pick up the new KEK.
+                let s = self
+                    .inner
+                    .sealer
+                    .read()
+                    .map_err(|_| Error::internal("lock"))?;
+                store::read(self.store(), |tx| s.reload(tx))?;
+                s.unseal(key.id, version, spec, &sealed)?.ok_or_else(|| {
+                    Error::integrity("sealed material names an unknown master key")
+                })?
+            }
+        };
+        let l = Arc::new(Loaded {
+            material,
+            uses_base: v.uses,
+            uses_local: AtomicU64::new(0),
+        });
+        if let Ok(mut m) = self.inner.cache.write() {
+            m.material.insert((key.id, version), l.clone());
+        }
+        Ok(l)
+    }
+
+    // ---------------------------------------------------------------- audit helpers
+
+    fn request_id(&self) -> String {
+        let n = self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{}-{n}", self.inner.pid, now_micros())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record_for(
+        &self,
+        keyring: u64,
+        identity: &str,
+        action: &str,
+        key_id: Option<u64>,
+        version: Option<u32>,
+        outcome: Outcome,
+        error: &str,
+        detail: &str,
+    ) -> AuditRecord {
+        let mut r = bare_record(keyring, identity, action, outcome, error);
+        r.key_id = key_id;
+        r.key_version = version;
+        r.pid = self.inner.pid;
+        r.request_id = self.request_id();
+        r.detail = detail.to_string();
+        r
+    }
+
+    pub(crate) fn context_text(&self, ctx: &Context) -> String {
+        if self.inner.cfg.audit.record_context_values {
+            ctx.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        } else {
+            context_keys(ctx)
+        }
+    }
+
+    /// Records a refused or failed request (batched) and returns the error.
+    pub(crate) fn refuse(
+        &self,
+        c: &Caller,
+        action: Action,
+        key_id: Option<u64>,
+        version: Option<u32>,
+        ctx: &Context,
+        e: Error,
+    ) -> Error {
+        let outcome = if e.kind() == ErrorKind::AccessDenied {
+            Outcome::Denied
+        } else {
+            Outcome::Error
+        };
+        let mut rec = self.record_for(
+            c.keyring,
+            &c.identity,
+            action.name(),
+            key_id,
+            version,
+            outcome,
+            e.kind().name(),
+            "",
+        );
+        rec.context = self.context_text(ctx);
+        match self.inner.audit.record(rec, None, None) {
+            Ok(()) => e,
+            Err(ae) if self.inner.cfg.audit.fail_closed => ae,
+            Err(_) => e,
+        }
+    }
+
+    /// Policy check for `action` on `key` (or keyring-wide), returning the grant to count.
+    pub(crate) fn authorize(
+        &self,
+        c: &Caller,
+        action: Action,
+        key: Option<&KeyRecord>,
+        ctx: &Context,
+    ) -> Result<Option<u64>> {
+        let ident = self.identity(c)?;
+        let grants = self.grants(c)?;
+        match policy::decide(&ident, &grants, action, key, ctx, now()) {
+            Decision::Allow { counted_grant } => Ok(counted_grant),
+            Decision::Deny(msg) => Err(Error::new(ErrorKind::AccessDenied, msg)),
+        }
+    }
+
+    // ---------------------------------------------------------------- request shapes
+
+    /// A key-use request: policy, state, usage and version checks, lazy rotation, the
+    /// operation itself on the unsealed material, then the audit record and use count.
+    /// `version` None means the primary version (operations that protect new data).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn use_key<R>(
+        &self,
+        c: &Caller,
+        key: KeySel<'_>,
+        version: Option<u32>,
+        action: Action,
+        usage: Usage,
+        ctx: &Context,
+        f: impl FnOnce(&KeyRecord, u32, &[u8]) -> Result<R>,
+    ) -> Result<R> {
+        self.refresh()?;
+        let k = match key {
+            KeySel::Ref(r) => self.key(c, r),
+            KeySel::Id(id) => self.key_by_id(c, id),
+        };
+        let k = match k {
+            Ok(k) => k,
+            Err(e) => return Err(self.refuse(c, action, None, version, ctx, e)),
+        };
+        let grant = match self.authorize(c, action, Some(&k), ctx) {
+            Ok(g) => g,
+            Err(e) => return Err(self.refuse(c, action, Some(k.id), version, ctx, e)),
+        };
+        let checked = self.check_key_use(c, k, version, action, usage);
+        let (k, ver) = match checked {
+            Ok(v) => v,
+            Err((id, e)) => return Err(self.refuse(c, action, Some(id), version, ctx, e)),
+        };
+        let loaded = match self.material(&k, ver) {
+            Ok(l) => l,
+            Err(e) => return Err(self.refuse(c, action, Some(k.id), Some(ver), ctx, e)),
+        };
+        let out = match f(&k, ver, &loaded.material) {
+            Ok(o) => o,
+            Err(e) => return Err(self.refuse(c, action, Some(k.id), Some(ver), ctx, e)),
+        };
+        let counts = version.is_none();
+        if counts {
+            loaded.uses_local.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut rec = self.record_for(
+            c.keyring,
+            &c.identity,
+            action.name(),
+            Some(k.id),
+            Some(ver),
+            Outcome::Ok,
+            "",
+            "",
+        );
+        rec.context = self.context_text(ctx);
+        self.inner
+            .audit
+            .record(rec, counts.then_some((k.id, ver)), grant)?;
+        if grant.is_some() {
+            // A counted grant changed: drop the cached copy so the next check sees the count.
+            if let Ok(mut m) = self.inner.cache.write() {
+                m.grants.remove(&(c.keyring, c.identity.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// State, usage and version checks (with lazy rotation); returns the key record to use
+    /// (fresh after a rotation) and the version.
+    fn check_key_use(
+        &self,
+        c: &Caller,
+        mut k: Arc<KeyRecord>,
+        version: Option<u32>,
+        action: Action,
+        usage: Usage,
+    ) -> std::result::Result<(Arc<KeyRecord>, u32), (u64, Error)> {
+        let id = k.id;
+        lifecycle::check_use(&k.label(), k.state, k.compromised, action).map_err(|e| (id, e))?;
+        if !k.usage.contains(usage) {
+            return Err((
+                id,
+                Error::usage(format!(
+                    "key {} is not for {} (usages: {})",
+                    k.label(),
+                    usage.names().join(","),
+                    k.usage.names().join(",")
+                )),
+            ));
+        }
+        let ver = match version {
+            None => {
+                if self.rotation_due(&k) {
+                    self.rotate_due(c, id).map_err(|e| (id, e))?;
+                    k = self.key_by_id(c, id).map_err(|e| (id, e))?;
+                }
+                k.primary_version
+            }
+            Some(v) => {
+                if v < k.min_decrypt_version {
+                    return Err((
+                        id,
+                        Error::new(
+                            ErrorKind::KeyState,
+                            format!(
+                                "key {} version {v} is below the minimum decryption version {}",
+                                k.label(),
+                                k.min_decrypt_version
+                            ),
+                        ),
+                    ));
+                }
+                if v == 0 || v > k.primary_version {
+                    return Err((
+                        id,
+                        Error::not_found(format!("key {} has no version {v}", k.label())),
+                    ));
+                }
+                v
+            }
+        };
+        Ok((k, ver))
+    }
+
+    fn rotation_due(&self, k: &KeyRecord) -> bool {
+        if k.origin == Origin::Imported {
+            return false;
+        }
+        if let Some(next) = k.next_rotation() {
+            if now() >= next {
+                return true;
+            }
+        }
+        if let Some(limit) = k.rotate_after_uses {
+            if let Ok(l) = self.material(k, k.primary_version) {
+                if l.uses_base + l.uses_local.load(Ordering::Relaxed) >= limit {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// A management request: in one write transaction, re-read the key, check the policy,
+    /// run `f`, and append the audit record; a refusal is audited on its own.
+    pub(crate) fn manage<R>(
+        &self,
+        c: &Caller,
+        action: Action,
+        key: Option<&str>,
+        mut f: impl FnMut(&mut dyn Tx, Option<&mut KeyRecord>, &mut AuditRecord) -> Result<R>,
+    ) -> Result<R> {
+        self.refresh()?;
+        let key_id = match key {
+            Some(r) => match self.key(c, r) {
+                Ok(k) => Some(k.id),
+                Err(e) => return Err(self.refuse(c, action, None, None, &Context::new(), e)),
+            },
+            None => None,
+        };
+        self.manage_id(c, action, key_id, |tx, k, rec| f(tx, k, rec))
+    }
+
+    pub(crate) fn manage_id<R>(
+        &self,
+        c: &Caller,
+        action: Action,
+        key_id: Option<u64>,
+        mut f: impl FnMut(&mut dyn Tx, Option<&mut KeyRecord>, &mut AuditRecord) -> Result<R>,
+    ) -> Result<R> {
+        let sid = self.inner.store_id;
+        let now = now();
+        let res = store::write(self.store(), |tx| {
+            let ident = tx.identity_get(c.keyring, &c.identity)?.ok_or_else(|| {
+                Error::new(ErrorKind::AuthenticationFailed, "identity no longer exists")
+            })?;
+            let grants = tx.grants_for(c.keyring, &c.identity)?;
+            let mut key = match key_id {
+                Some(id) => Some(
+                    tx.key_get(id)?
+                        .filter(|k| k.keyring == c.keyring)
+                        .ok_or_else(|| Error::not_found(format!("no key {id}")))?,
+                ),
+                None => None,
+            };
+            if let Decision::Deny(msg) =
+                policy::decide(&ident, &grants, action, key.as_ref(), &Context::new(), now)
+            {
+                return Err(Error::new(ErrorKind::AccessDenied, msg));
+            }
+            let mut rec = self.record_for(
+                c.keyring,
+                &c.identity,
+                action.name(),
+                key_id,
+                None,
+                Outcome::Ok,
+                "",
+                "",
+            );
+            let out = f(tx, key.as_mut(), &mut rec)?;
+            if let Some(k) = &key {
+                tx.key_update(k)?;
+            }
+            audit::append_in_tx(tx, &sid, &mut [rec])?;
+            Ok(out)
+        });
+        self.invalidate();
+        match res {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.refuse(c, action, key_id, None, &Context::new(), e)),
+        }
+    }
+}
+
+/// How a use request names its key: a caller's reference (id or name) or an id from a
+/// ciphertext header.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum KeySel<'a> {
+    Ref(&'a str),
+    Id(u64),
+}
+
+pub(crate) fn bare_record(
+    keyring: u64,
+    identity: &str,
+    action: &str,
+    outcome: Outcome,
+    error: &str,
+) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        time: now_micros(),
+        keyring,
+        identity: identity.to_string(),
+        action: action.to_string(),
+        key_id: None,
+        key_version: None,
+        outcome,
+        error: error.to_string(),
+        context: String::new(),
+        pid: std::process::id(),
+        request_id: String::new(),
+        detail: String::new(),
+        prev_hash: Vec::new(),
+        hash: Vec::new(),
+    }
+}

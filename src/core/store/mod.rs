@@ -1,0 +1,109 @@
+//! The store trait: everything the core persists, behind one interface, so that the embedded
+//! SQLite file and a shared database offer the same semantics. Nothing backend-specific leaks.
+
+pub mod sqlite;
+
+use crate::core::error::Result;
+use crate::core::model::*;
+
+/// A transaction on the store: reads see one snapshot; writes commit together or not at all.
+pub trait Tx {
+    fn meta_get(&mut self, key: &str) -> Result<Option<Vec<u8>>>;
+    fn meta_put(&mut self, key: &str, value: &[u8]) -> Result<()>;
+    fn meta_delete(&mut self, key: &str) -> Result<()>;
+    fn meta_list(&mut self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
+
+    fn keyring_create(&mut self, name: &str, attrs: &[u8], now: i64) -> Result<u64>;
+    fn keyring_by_name(&mut self, name: &str) -> Result<Option<KeyringRecord>>;
+    fn keyring_get(&mut self, id: u64) -> Result<Option<KeyringRecord>>;
+    fn keyring_list(&mut self) -> Result<Vec<KeyringRecord>>;
+    fn keyring_set_attrs(&mut self, id: u64, attrs: &[u8]) -> Result<()>;
+
+    /// Inserts a key (its `id` is ignored) and returns the new, never-reused id.
+    fn key_insert(&mut self, key: &KeyRecord) -> Result<u64>;
+    fn key_update(&mut self, key: &KeyRecord) -> Result<()>;
+    fn key_get(&mut self, id: u64) -> Result<Option<KeyRecord>>;
+    fn key_by_name(&mut self, keyring: u64, name: &str) -> Result<Option<KeyRecord>>;
+    fn key_list(&mut self, filter: &KeyFilter) -> Result<Vec<KeyRecord>>;
+    fn key_count(&mut self, keyring: u64) -> Result<u64>;
+
+    fn version_insert(&mut self, v: &VersionRecord) -> Result<()>;
+    fn version_get(&mut self, key_id: u64, version: u32) -> Result<Option<VersionRecord>>;
+    fn versions(&mut self, key_id: u64) -> Result<Vec<VersionRecord>>;
+    /// Replaces the sealed material (master key rotation) or wipes it (destroy).
+    fn version_set_sealed(
+        &mut self,
+        key_id: u64,
+        version: u32,
+        sealed: Option<&[u8]>,
+    ) -> Result<()>;
+    fn version_add_uses(&mut self, key_id: u64, version: u32, n: u64) -> Result<()>;
+    /// Every (key id, version, sealed) still holding material, for re-sealing.
+    fn sealed_all(&mut self) -> Result<Vec<(u64, u32, u32, Vec<u8>)>>;
+
+    fn identity_insert(&mut self, id: &IdentityRecord) -> Result<u64>;
+    fn identity_update(&mut self, id: &IdentityRecord) -> Result<()>;
+    fn identity_get(&mut self, keyring: u64, name: &str) -> Result<Option<IdentityRecord>>;
+    fn identity_list(&mut self, keyring: u64) -> Result<Vec<IdentityRecord>>;
+    fn identity_delete(&mut self, keyring: u64, name: &str) -> Result<()>;
+
+    fn grant_insert(&mut self, g: &GrantRecord) -> Result<u64>;
+    fn grant_delete(&mut self, id: u64) -> Result<bool>;
+    fn grants_for(&mut self, keyring: u64, identity: &str) -> Result<Vec<GrantRecord>>;
+    fn grants_list(&mut self, keyring: u64, key_id: Option<u64>) -> Result<Vec<GrantRecord>>;
+    fn grant_add_uses(&mut self, id: u64, n: u64) -> Result<()>;
+
+    fn object_insert(&mut self, o: &ObjectRecord) -> Result<u64>;
+    fn object_update(&mut self, o: &ObjectRecord) -> Result<()>;
+    fn object_get(&mut self, id: u64) -> Result<Option<ObjectRecord>>;
+    fn object_list(
+        &mut self,
+        keyring: u64,
+        class: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<Vec<ObjectRecord>>;
+    fn object_delete(&mut self, id: u64) -> Result<()>;
+
+    /// The last record's sequence number and hash (0 and empty for an empty trail).
+    fn audit_head(&mut self) -> Result<(u64, Vec<u8>)>;
+    fn audit_append(&mut self, rec: &AuditRecord) -> Result<()>;
+    fn audit_query(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
+    fn audit_delete_before(&mut self, seq: u64) -> Result<u64>;
+    fn checkpoint_insert(&mut self, c: &CheckpointRecord) -> Result<()>;
+    fn checkpoints(&mut self) -> Result<Vec<CheckpointRecord>>;
+}
+
+/// A store: opens transactions and tells whether another process changed it.
+pub trait Store: Send + Sync {
+    /// Runs `f` in a write transaction (serialised with every other writer, in every process).
+    fn write(&self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>;
+    /// Runs `f` on a consistent read snapshot.
+    fn read(&self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>;
+    /// True when another connection (another process) committed since the last call.
+    /// Cheap enough to call on every operation.
+    fn changed_elsewhere(&self) -> Result<bool>;
+    /// Makes everything committed so far durable on disk (bounds the power-loss window).
+    fn sync(&self) -> Result<()>;
+    /// A short description of the backend and location (no credentials).
+    fn describe(&self) -> String;
+}
+
+/// Runs `f` in a write transaction and returns its value.
+pub fn write<R>(store: &dyn Store, mut f: impl FnMut(&mut dyn Tx) -> Result<R>) -> Result<R> {
+    let mut out = None;
+    store.write(&mut |tx| {
+        out = Some(f(tx)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| crate::core::Error::internal("transaction returned no value"))
+}
+
+/// Runs `f` on a read snapshot and returns its value.
+pub fn read<R>(store: &dyn Store, mut f: impl FnMut(&mut dyn Tx) -> Result<R>) -> Result<R> {
+    let mut out = None;
+    store.read(&mut |tx| {
+        out = Some(f(tx)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| crate::core::Error::internal("transaction returned no value"))
+}

@@ -1,0 +1,1029 @@
+//! The embedded default store: one SQLite file in WAL mode, shared by several processes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use crate::core::error::{Error, Result};
+use crate::core::model::*;
+use crate::core::store::{Store, Tx};
+use crate::core::types::{KeySpec, KeyState, Usage};
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        // SQLite messages describe statements and constraints, never bound values.
+        Error::store(format!("database: {e}"))
+    }
+}
+
+/// Numbered migrations; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema
+    "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
+     CREATE TABLE keyrings (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL, attrs BLOB NOT NULL DEFAULT x'');
+     CREATE TABLE keys (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        keyring INTEGER NOT NULL REFERENCES keyrings(id),
+        name TEXT, spec TEXT NOT NULL, usage INTEGER NOT NULL, state TEXT NOT NULL,
+        prior_state TEXT, compromised INTEGER NOT NULL DEFAULT 0,
+        primary_version INTEGER NOT NULL, min_decrypt_version INTEGER NOT NULL DEFAULT 1,
+        exportable INTEGER NOT NULL DEFAULT 0, origin TEXT NOT NULL,
+        created INTEGER NOT NULL, activation_date INTEGER, rotation_period INTEGER,
+        rotate_after_uses INTEGER, last_rotated INTEGER NOT NULL, deletion_date INTEGER,
+        destroyed_at INTEGER, owner TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
+        tags TEXT NOT NULL DEFAULT '', ext_id BLOB NOT NULL DEFAULT x'',
+        attrs BLOB NOT NULL DEFAULT x'');
+     CREATE UNIQUE INDEX keys_live_name ON keys(keyring, name)
+        WHERE name IS NOT NULL AND state <> 'destroyed';
+     CREATE INDEX keys_name ON keys(keyring, name);
+     CREATE INDEX keys_ext_id ON keys(keyring, ext_id);
+     CREATE INDEX keys_due_rotation ON keys(rotation_period) WHERE rotation_period IS NOT NULL;
+     CREATE INDEX keys_due_deletion ON keys(deletion_date) WHERE deletion_date IS NOT NULL;
+     CREATE TABLE key_versions (
+        key_id INTEGER NOT NULL REFERENCES keys(id), version INTEGER NOT NULL,
+        created INTEGER NOT NULL, destroyed INTEGER NOT NULL DEFAULT 0,
+        sealed BLOB, public BLOB, uses INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (key_id, version)) WITHOUT ROWID;
+     CREATE TABLE identities (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, keyring INTEGER NOT NULL,
+        name TEXT NOT NULL, phc TEXT NOT NULL, roles INTEGER NOT NULL,
+        combined_roles INTEGER NOT NULL DEFAULT 0, disabled INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0, locked INTEGER NOT NULL DEFAULT 0,
+        created INTEGER NOT NULL, UNIQUE (keyring, name));
+     CREATE TABLE grants (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, keyring INTEGER NOT NULL,
+        identity TEXT NOT NULL, key_id INTEGER, actions INTEGER NOT NULL,
+        expires INTEGER, max_uses INTEGER, uses INTEGER NOT NULL DEFAULT 0,
+        context TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL);
+     CREATE INDEX grants_identity ON grants(keyring, identity);
+     CREATE INDEX grants_key ON grants(keyring, key_id);
+     CREATE TABLE objects (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, keyring INTEGER NOT NULL,
+        class TEXT NOT NULL, label TEXT NOT NULL, ext_id BLOB NOT NULL DEFAULT x'',
+        value BLOB NOT NULL, sensitive INTEGER NOT NULL DEFAULT 0,
+        attrs BLOB NOT NULL DEFAULT x'', created INTEGER NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0, key_id INTEGER, deleted INTEGER NOT NULL DEFAULT 0);
+     CREATE INDEX objects_label ON objects(keyring, class, label);
+     CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, keyring INTEGER NOT NULL,
+        identity TEXT NOT NULL, action TEXT NOT NULL, key_id INTEGER, key_version INTEGER,
+        outcome TEXT NOT NULL, error TEXT NOT NULL, context TEXT NOT NULL, pid INTEGER NOT NULL,
+        request_id TEXT NOT NULL, detail TEXT NOT NULL, prev_hash BLOB NOT NULL,
+        hash BLOB NOT NULL);
+     CREATE INDEX audit_key ON audit(key_id, seq);
+     CREATE INDEX audit_identity ON audit(identity, seq);
+     CREATE INDEX audit_time ON audit(time);
+     CREATE TABLE checkpoints (
+        seq INTEGER NOT NULL, head_hash BLOB NOT NULL, time INTEGER NOT NULL, mac BLOB NOT NULL);",
+];
+
+/// The SQLite store. One connection per process, serialised by a mutex; other processes
+/// coordinate through SQLite's own locks (WAL mode, immediate write transactions).
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    data_version: Mutex<i64>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the store file and runs pending migrations.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        // WAL: readers do not block the writer; NORMAL sync: a commit survives a process
+        // crash at once and a power loss after the next checkpoint or explicit sync.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&conn)?;
+        let dv: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        restrict_permissions(path);
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+            data_version: Mutex::new(dv),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
+        self.conn
+            .lock()
+            .map_err(|_| Error::internal("store connection poisoned"))
+    }
+
+    /// Runs `PRAGMA integrity_check` and returns its verdict.
+    pub fn integrity_check(&self) -> Result<String> {
+        let c = self.lock()?;
+        Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+fn restrict_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    // Serialise concurrent first opens: only one process creates the schema.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let run = || -> Result<()> {
+        let have: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if have as usize > MIGRATIONS.len() {
+            return Err(Error::store(format!(
+                "store schema version {have} is newer than this library ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(have as usize) {
+            conn.execute_batch(m)?;
+            conn.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn write(&self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        let mut c = self.lock()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut t = SqlTx { c: &tx };
+        f(&mut t)?; // dropping `tx` on error rolls back
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn read(&self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        let mut c = self.lock()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let mut t = SqlTx { c: &tx };
+        f(&mut t)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn changed_elsewhere(&self) -> Result<bool> {
+        let c = self.lock()?;
+        let dv: i64 = c
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        let mut last = self
+            .data_version
+            .lock()
+            .map_err(|_| Error::internal("store state poisoned"))?;
+        let changed = dv != *last;
+        *last = dv;
+        Ok(changed)
+    }
+
+    fn sync(&self) -> Result<()> {
+        let c = self.lock()?;
+        // A passive checkpoint syncs the WAL to disk before copying pages.
+        c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+}
+
+struct SqlTx<'a> {
+    c: &'a rusqlite::Transaction<'a>,
+}
+
+fn opt_state(s: Option<String>) -> rusqlite::Result<Option<KeyState>> {
+    match s {
+        None => Ok(None),
+        Some(s) => Ok(Some(parse_col(&s, KeyState::parse)?)),
+    }
+}
+
+fn parse_col<T>(s: &str, f: impl Fn(&str) -> Result<T>) -> rusqlite::Result<T> {
+    f(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn encode_pairs(pairs: &[(String, String)]) -> String {
+    let mut s = String::new();
+    for (k, v) in pairs {
+        s.push_str(&escape(k));
+        s.push('=');
+        s.push_str(&escape(v));
+        s.push('\n');
+    }
+    s
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('=', "\\e")
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c == '\\' {
+            match it.next() {
+                Some('n') => out.push('\n'),
+                Some('e') => out.push('='),
+                Some(o) => out.push(o),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn decode_pairs(s: &str) -> Vec<(String, String)> {
+    s.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (unescape(k), unescape(v)))
+        .collect()
+}
+
+const KEY_COLS: &str = "id, keyring, name, spec, usage, state, prior_state, compromised, \
+    primary_version, min_decrypt_version, exportable, origin, created, activation_date, \
+    rotation_period, rotate_after_uses, last_rotated, deletion_date, destroyed_at, owner, \
+    description, tags, ext_id, attrs";
+
+fn key_row(r: &Row) -> rusqlite::Result<KeyRecord> {
+    let spec: String = r.get(3)?;
+    let state: String = r.get(5)?;
+    let origin: String = r.get(11)?;
+    let tags: String = r.get(21)?;
+    Ok(KeyRecord {
+        id: r.get::<_, i64>(0)? as u64,
+        keyring: r.get::<_, i64>(1)? as u64,
+        name: r.get(2)?,
+        spec: parse_col(&spec, KeySpec::parse)?,
+        usage: Usage(r.get::<_, i64>(4)? as u32),
+        state: parse_col(&state, KeyState::parse)?,
+        prior_state: opt_state(r.get(6)?)?,
+        compromised: r.get(7)?,
+        primary_version: r.get::<_, i64>(8)? as u32,
+        min_decrypt_version: r.get::<_, i64>(9)? as u32,
+        exportable: r.get(10)?,
+        origin: if origin == "imported" {
+            Origin::Imported
+        } else {
+            Origin::Generated
+        },
+        created: r.get(12)?,
+        activation_date: r.get(13)?,
+        rotation_period: r.get(14)?,
+        rotate_after_uses: r.get::<_, Option<i64>>(15)?.map(|v| v as u64),
+        last_rotated: r.get(16)?,
+        deletion_date: r.get(17)?,
+        destroyed_at: r.get(18)?,
+        owner: r.get(19)?,
+        description: r.get(20)?,
+        tags: decode_pairs(&tags),
+        ext_id: r.get(22)?,
+        attrs: r.get(23)?,
+    })
+}
+
+fn version_row(r: &Row) -> rusqlite::Result<VersionRecord> {
+    Ok(VersionRecord {
+        key_id: r.get::<_, i64>(0)? as u64,
+        version: r.get::<_, i64>(1)? as u32,
+        created: r.get(2)?,
+        destroyed: r.get(3)?,
+        sealed: r.get(4)?,
+        public: r.get(5)?,
+        uses: r.get::<_, i64>(6)? as u64,
+    })
+}
+
+const ID_COLS: &str =
+    "id, keyring, name, phc, roles, combined_roles, disabled, failures, locked, created";
+
+fn identity_row(r: &Row) -> rusqlite::Result<IdentityRecord> {
+    Ok(IdentityRecord {
+        id: r.get::<_, i64>(0)? as u64,
+        keyring: r.get::<_, i64>(1)? as u64,
+        name: r.get(2)?,
+        phc: r.get(3)?,
+        roles: Roles(r.get::<_, i64>(4)? as u32),
+        combined_roles: r.get(5)?,
+        disabled: r.get(6)?,
+        failures: r.get::<_, i64>(7)? as u32,
+        locked: r.get(8)?,
+        created: r.get(9)?,
+    })
+}
+
+const GRANT_COLS: &str =
+    "id, keyring, identity, key_id, actions, expires, max_uses, uses, context, created";
+
+fn grant_row(r: &Row) -> rusqlite::Result<GrantRecord> {
+    let ctx: String = r.get(8)?;
+    Ok(GrantRecord {
+        id: r.get::<_, i64>(0)? as u64,
+        keyring: r.get::<_, i64>(1)? as u64,
+        identity: r.get(2)?,
+        key_id: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+        actions: ActionSet(r.get::<_, i64>(4)? as u64),
+        expires: r.get(5)?,
+        max_uses: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
+        uses: r.get::<_, i64>(7)? as u64,
+        context: decode_pairs(&ctx),
+        created: r.get(9)?,
+    })
+}
+
+const OBJ_COLS: &str =
+    "id, keyring, class, label, ext_id, value, sensitive, attrs, created, version, key_id, deleted";
+
+fn object_row(r: &Row) -> rusqlite::Result<ObjectRecord> {
+    Ok(ObjectRecord {
+        id: r.get::<_, i64>(0)? as u64,
+        keyring: r.get::<_, i64>(1)? as u64,
+        class: r.get(2)?,
+        label: r.get(3)?,
+        ext_id: r.get(4)?,
+        value: r.get(5)?,
+        sensitive: r.get(6)?,
+        attrs: r.get(7)?,
+        created: r.get(8)?,
+        version: r.get::<_, i64>(9)? as u32,
+        key_id: r.get::<_, Option<i64>>(10)?.map(|v| v as u64),
+        deleted: r.get(11)?,
+    })
+}
+
+const AUDIT_COLS: &str = "seq, time, keyring, identity, action, key_id, key_version, outcome, \
+    error, context, pid, request_id, detail, prev_hash, hash";
+
+fn audit_row(r: &Row) -> rusqlite::Result<AuditRecord> {
+    let outcome: String = r.get(7)?;
+    Ok(AuditRecord {
+        seq: r.get::<_, i64>(0)? as u64,
+        time: r.get(1)?,
+        keyring: r.get::<_, i64>(2)? as u64,
+        identity: r.get(3)?,
+        action: r.get(4)?,
+        key_id: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+        key_version: r.get::<_, Option<i64>>(6)?.map(|v| v as u32),
+        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Error),
+        error: r.get(8)?,
+        context: r.get(9)?,
+        pid: r.get::<_, i64>(10)? as u32,
+        request_id: r.get(11)?,
+        detail: r.get(12)?,
+        prev_hash: r.get(13)?,
+        hash: r.get(14)?,
+    })
+}
+
+fn opt_i64(v: Option<u64>) -> Option<i64> {
+    v.map(|v| v as i64)
+}
+
+impl Tx for SqlTx<'_> {
+    fn meta_get(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT v FROM meta WHERE k = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn meta_put(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        self.c
+            .prepare_cached("INSERT INTO meta(k, v) VALUES (?1, ?2) ON CONFLICT(k) DO UPDATE SET v = excluded.v")?
+            .execute(params![key, value])?;
+        Ok(())
+    }
+
+    fn meta_delete(&mut self, key: &str) -> Result<()> {
+        self.c.execute("DELETE FROM meta WHERE k = ?1", [key])?;
+        Ok(())
+    }
+
+    fn meta_list(&mut self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut st = self.c.prepare_cached(
+            "SELECT k, v FROM meta WHERE substr(k, 1, length(?1)) = ?1 ORDER BY k",
+        )?;
+        let rows = st.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn keyring_create(&mut self, name: &str, attrs: &[u8], now: i64) -> Result<u64> {
+        self.c
+            .prepare_cached("INSERT INTO keyrings(name, created, attrs) VALUES (?1, ?2, ?3)")?
+            .execute(params![name, now, attrs])
+            .map_err(|e| unique_to_exists(e, format!("keyring '{name}' already exists")))?;
+        Ok(self.c.last_insert_rowid() as u64)
+    }
+
+    fn keyring_by_name(&mut self, name: &str) -> Result<Option<KeyringRecord>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT id, name, created, attrs FROM keyrings WHERE name = ?1")?
+            .query_row([name], keyring_row)
+            .optional()?)
+    }
+
+    fn keyring_get(&mut self, id: u64) -> Result<Option<KeyringRecord>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT id, name, created, attrs FROM keyrings WHERE id = ?1")?
+            .query_row([id as i64], keyring_row)
+            .optional()?)
+    }
+
+    fn keyring_list(&mut self) -> Result<Vec<KeyringRecord>> {
+        let mut st = self
+            .c
+            .prepare_cached("SELECT id, name, created, attrs FROM keyrings ORDER BY id")?;
+        let rows = st.query_map([], keyring_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn keyring_set_attrs(&mut self, id: u64, attrs: &[u8]) -> Result<()> {
+        self.c.execute(
+            "UPDATE keyrings SET attrs = ?2 WHERE id = ?1",
+            params![id as i64, attrs],
+        )?;
+        Ok(())
+    }
+
+    fn key_insert(&mut self, k: &KeyRecord) -> Result<u64> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO keys(keyring, name, spec, usage, state, prior_state, compromised,
+                 primary_version, min_decrypt_version, exportable, origin, created,
+                 activation_date, rotation_period, rotate_after_uses, last_rotated,
+                 deletion_date, destroyed_at, owner, description, tags, ext_id, attrs)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)",
+            )?
+            .execute(params![
+                k.keyring as i64,
+                k.name,
+                k.spec.name(),
+                k.usage.0 as i64,
+                k.state.name(),
+                k.prior_state.map(|s| s.name()),
+                k.compromised,
+                k.primary_version as i64,
+                k.min_decrypt_version as i64,
+                k.exportable,
+                k.origin.name(),
+                k.created,
+                k.activation_date,
+                k.rotation_period,
+                opt_i64(k.rotate_after_uses),
+                k.last_rotated,
+                k.deletion_date,
+                k.destroyed_at,
+                k.owner,
+                k.description,
+                encode_pairs(&k.tags),
+                k.ext_id,
+                k.attrs,
+            ])
+            .map_err(|e| {
+                unique_to_exists(
+                    e,
+                    format!("a live key named '{}' already exists", k.name.as_deref().unwrap_or("")),
+                )
+            })?;
+        Ok(self.c.last_insert_rowid() as u64)
+    }
+
+    fn key_update(&mut self, k: &KeyRecord) -> Result<()> {
+        let n = self
+            .c
+            .prepare_cached(
+                "UPDATE keys SET name=?2, usage=?3, state=?4, prior_state=?5, compromised=?6,
+                 primary_version=?7, min_decrypt_version=?8, exportable=?9, activation_date=?10,
+                 rotation_period=?11, rotate_after_uses=?12, last_rotated=?13, deletion_date=?14,
+                 destroyed_at=?15, owner=?16, description=?17, tags=?18, ext_id=?19, attrs=?20
+                 WHERE id=?1",
+            )?
+            .execute(params![
+                k.id as i64,
+                k.name,
+                k.usage.0 as i64,
+                k.state.name(),
+                k.prior_state.map(|s| s.name()),
+                k.compromised,
+                k.primary_version as i64,
+                k.min_decrypt_version as i64,
+                k.exportable,
+                k.activation_date,
+                k.rotation_period,
+                opt_i64(k.rotate_after_uses),
+                k.last_rotated,
+                k.deletion_date,
+                k.destroyed_at,
+                k.owner,
+                k.description,
+                encode_pairs(&k.tags),
+                k.ext_id,
+                k.attrs,
+            ])
+            .map_err(|e| {
+                unique_to_exists(
+                    e,
+                    format!(
+                        "a live key named '{}' already exists",
+                        k.name.as_deref().unwrap_or("")
+                    ),
+                )
+            })?;
+        if n == 0 {
+            return Err(Error::not_found(format!("no key {}", k.id)));
+        }
+        Ok(())
+    }
+
+    fn key_get(&mut self, id: u64) -> Result<Option<KeyRecord>> {
+        Ok(self
+            .c
+            .prepare_cached(&format!("SELECT {KEY_COLS} FROM keys WHERE id = ?1"))?
+            .query_row([id as i64], key_row)
+            .optional()?)
+    }
+
+    fn key_by_name(&mut self, keyring: u64, name: &str) -> Result<Option<KeyRecord>> {
+        Ok(self
+            .c
+            .prepare_cached(&format!(
+                "SELECT {KEY_COLS} FROM keys WHERE keyring = ?1 AND name = ?2 \
+                 ORDER BY (state = 'destroyed'), id DESC LIMIT 1"
+            ))?
+            .query_row(params![keyring as i64, name], key_row)
+            .optional()?)
+    }
+
+    fn key_list(&mut self, f: &KeyFilter) -> Result<Vec<KeyRecord>> {
+        let mut sql = format!("SELECT {KEY_COLS} FROM keys WHERE keyring = ?1 AND id > ?2");
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![(f.keyring as i64).into(), (f.after_id as i64).into()];
+        if let Some(n) = &f.name {
+            args.push(n.clone().into());
+            sql += &format!(" AND name = ?{}", args.len());
+        }
+        if let Some(p) = &f.name_prefix {
+            args.push(p.clone().into());
+            sql += &format!(" AND substr(name, 1, length(?{0})) = ?{0}", args.len());
+        }
+        if let Some(e) = &f.ext_id {
+            args.push(e.clone().into());
+            sql += &format!(" AND ext_id = ?{}", args.len());
+        }
+        if let Some(s) = f.spec {
+            args.push(s.name().to_string().into());
+            sql += &format!(" AND spec = ?{}", args.len());
+        }
+        if let Some(s) = f.state {
+            args.push(s.name().to_string().into());
+            sql += &format!(" AND state = ?{}", args.len());
+        } else if !f.include_destroyed {
+            sql += " AND state <> 'destroyed'";
+        }
+        if let Some((k, v)) = &f.tag {
+            args.push(format!("{}={}\n", escape(k), escape(v)).into());
+            sql += &format!(" AND instr(tags, ?{}) > 0", args.len());
+        }
+        sql += " ORDER BY id";
+        if let Some(l) = f.limit {
+            sql += &format!(" LIMIT {}", l.min(i64::MAX as u64));
+        }
+        let mut st = self.c.prepare_cached(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args), key_row)?;
+        let mut out: Vec<KeyRecord> = rows.collect::<rusqlite::Result<_>>()?;
+        if let Some((k, v)) = &f.tag {
+            out.retain(|r| r.tags.iter().any(|(a, b)| a == k && b == v));
+        }
+        Ok(out)
+    }
+
+    fn key_count(&mut self, keyring: u64) -> Result<u64> {
+        let n: i64 = self
+            .c
+            .prepare_cached("SELECT count(*) FROM keys WHERE keyring = ?1")?
+            .query_row([keyring as i64], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    fn version_insert(&mut self, v: &VersionRecord) -> Result<()> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO key_versions(key_id, version, created, destroyed, sealed, public, uses)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                v.key_id as i64,
+                v.version as i64,
+                v.created,
+                v.destroyed,
+                v.sealed,
+                v.public,
+                v.uses as i64
+            ])?;
+        Ok(())
+    }
+
+    fn version_get(&mut self, key_id: u64, version: u32) -> Result<Option<VersionRecord>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT key_id, version, created, destroyed, sealed, public, uses
+                 FROM key_versions WHERE key_id = ?1 AND version = ?2",
+            )?
+            .query_row(params![key_id as i64, version as i64], version_row)
+            .optional()?)
+    }
+
+    fn versions(&mut self, key_id: u64) -> Result<Vec<VersionRecord>> {
+        let mut st = self.c.prepare_cached(
+            "SELECT key_id, version, created, destroyed, sealed, public, uses
+             FROM key_versions WHERE key_id = ?1 ORDER BY version",
+        )?;
+        let rows = st.query_map([key_id as i64], version_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn version_set_sealed(
+        &mut self,
+        key_id: u64,
+        version: u32,
+        sealed: Option<&[u8]>,
+    ) -> Result<()> {
+        let destroyed = sealed.is_none();
+        self.c
+            .prepare_cached(
+                "UPDATE key_versions SET sealed = ?3, destroyed = (destroyed OR ?4)
+                 WHERE key_id = ?1 AND version = ?2",
+            )?
+            .execute(params![key_id as i64, version as i64, sealed, destroyed])?;
+        Ok(())
+    }
+
+    fn version_add_uses(&mut self, key_id: u64, version: u32, n: u64) -> Result<()> {
+        self.c
+            .prepare_cached(
+                "UPDATE key_versions SET uses = uses + ?3 WHERE key_id = ?1 AND version = ?2",
+            )?
+            .execute(params![key_id as i64, version as i64, n as i64])?;
+        Ok(())
+    }
+
+    fn sealed_all(&mut self) -> Result<Vec<(u64, u32, u32, Vec<u8>)>> {
+        let mut st = self.c.prepare_cached(
+            "SELECT v.key_id, v.version, k.spec, v.sealed FROM key_versions v JOIN keys k ON k.id = v.key_id
+             WHERE v.sealed IS NOT NULL ORDER BY v.key_id, v.version",
+        )?;
+        let rows = st.query_map([], |r| {
+            let spec: String = r.get(2)?;
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, i64>(1)? as u32,
+                parse_col(&spec, KeySpec::parse)?.code(),
+                r.get(3)?,
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn identity_insert(&mut self, i: &IdentityRecord) -> Result<u64> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO identities(keyring, name, phc, roles, combined_roles, disabled,
+                 failures, locked, created) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+            )?
+            .execute(params![
+                i.keyring as i64,
+                i.name,
+                i.phc,
+                i.roles.0 as i64,
+                i.combined_roles,
+                i.disabled,
+                i.failures as i64,
+                i.locked,
+                i.created
+            ])
+            .map_err(|e| unique_to_exists(e, format!("identity '{}' already exists", i.name)))?;
+        Ok(self.c.last_insert_rowid() as u64)
+    }
+
+    fn identity_update(&mut self, i: &IdentityRecord) -> Result<()> {
+        self.c
+            .prepare_cached(
+                "UPDATE identities SET phc=?2, roles=?3, combined_roles=?4, disabled=?5,
+                 failures=?6, locked=?7 WHERE id=?1",
+            )?
+            .execute(params![
+                i.id as i64,
+                i.phc,
+                i.roles.0 as i64,
+                i.combined_roles,
+                i.disabled,
+                i.failures as i64,
+                i.locked
+            ])?;
+        Ok(())
+    }
+
+    fn identity_get(&mut self, keyring: u64, name: &str) -> Result<Option<IdentityRecord>> {
+        Ok(self
+            .c
+            .prepare_cached(&format!(
+                "SELECT {ID_COLS} FROM identities WHERE keyring = ?1 AND name = ?2"
+            ))?
+            .query_row(params![keyring as i64, name], identity_row)
+            .optional()?)
+    }
+
+    fn identity_list(&mut self, keyring: u64) -> Result<Vec<IdentityRecord>> {
+        let mut st = self.c.prepare_cached(&format!(
+            "SELECT {ID_COLS} FROM identities WHERE keyring = ?1 ORDER BY name"
+        ))?;
+        let rows = st.query_map([keyring as i64], identity_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn identity_delete(&mut self, keyring: u64, name: &str) -> Result<()> {
+        self.c.execute(
+            "DELETE FROM identities WHERE keyring = ?1 AND name = ?2",
+            params![keyring as i64, name],
+        )?;
+        self.c.execute(
+            "DELETE FROM grants WHERE keyring = ?1 AND identity = ?2",
+            params![keyring as i64, name],
+        )?;
+        Ok(())
+    }
+
+    fn grant_insert(&mut self, g: &GrantRecord) -> Result<u64> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO grants(keyring, identity, key_id, actions, expires, max_uses, uses,
+                 context, created) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+            )?
+            .execute(params![
+                g.keyring as i64,
+                g.identity,
+                opt_i64(g.key_id),
+                g.actions.0 as i64,
+                g.expires,
+                opt_i64(g.max_uses),
+                g.uses as i64,
+                encode_pairs(&g.context),
+                g.created
+            ])?;
+        Ok(self.c.last_insert_rowid() as u64)
+    }
+
+    fn grant_delete(&mut self, id: u64) -> Result<bool> {
+        Ok(self
+            .c
+            .execute("DELETE FROM grants WHERE id = ?1", [id as i64])?
+            > 0)
+    }
+
+    fn grants_for(&mut self, keyring: u64, identity: &str) -> Result<Vec<GrantRecord>> {
+        let mut st = self.c.prepare_cached(&format!(
+            "SELECT {GRANT_COLS} FROM grants WHERE keyring = ?1 AND identity = ?2 ORDER BY id"
+        ))?;
+        let rows = st.query_map(params![keyring as i64, identity], grant_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn grants_list(&mut self, keyring: u64, key_id: Option<u64>) -> Result<Vec<GrantRecord>> {
+        let mut st = self.c.prepare_cached(&format!(
+            "SELECT {GRANT_COLS} FROM grants WHERE keyring = ?1 AND (?2 IS NULL OR key_id = ?2) ORDER BY id"
+        ))?;
+        let rows = st.query_map(params![keyring as i64, opt_i64(key_id)], grant_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn grant_add_uses(&mut self, id: u64, n: u64) -> Result<()> {
+        self.c
+            .prepare_cached("UPDATE grants SET uses = uses + ?2 WHERE id = ?1")?
+            .execute(params![id as i64, n as i64])?;
+        Ok(())
+    }
+
+    fn object_insert(&mut self, o: &ObjectRecord) -> Result<u64> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO objects(keyring, class, label, ext_id, value, sensitive, attrs,
+                 created, version, key_id, deleted) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+            )?
+            .execute(params![
+                o.keyring as i64,
+                o.class,
+                o.label,
+                o.ext_id,
+                o.value,
+                o.sensitive,
+                o.attrs,
+                o.created,
+                o.version as i64,
+                opt_i64(o.key_id),
+                o.deleted
+            ])?;
+        Ok(self.c.last_insert_rowid() as u64)
+    }
+
+    fn object_update(&mut self, o: &ObjectRecord) -> Result<()> {
+        self.c
+            .prepare_cached(
+                "UPDATE objects SET label=?2, ext_id=?3, value=?4, sensitive=?5, attrs=?6,
+                 deleted=?7 WHERE id=?1",
+            )?
+            .execute(params![
+                o.id as i64,
+                o.label,
+                o.ext_id,
+                o.value,
+                o.sensitive,
+                o.attrs,
+                o.deleted
+            ])?;
+        Ok(())
+    }
+
+    fn object_get(&mut self, id: u64) -> Result<Option<ObjectRecord>> {
+        Ok(self
+            .c
+            .prepare_cached(&format!("SELECT {OBJ_COLS} FROM objects WHERE id = ?1"))?
+            .query_row([id as i64], object_row)
+            .optional()?)
+    }
+
+    fn object_list(
+        &mut self,
+        keyring: u64,
+        class: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<Vec<ObjectRecord>> {
+        let mut st = self.c.prepare_cached(&format!(
+            "SELECT {OBJ_COLS} FROM objects WHERE keyring = ?1 AND (?2 IS NULL OR class = ?2)
+             AND (?3 IS NULL OR label = ?3) AND deleted = 0 ORDER BY id"
+        ))?;
+        let rows = st.query_map(params![keyring as i64, class, label], object_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn object_delete(&mut self, id: u64) -> Result<()> {
+        self.c
+            .execute("DELETE FROM objects WHERE id = ?1", [id as i64])?;
+        Ok(())
+    }
+
+    fn audit_head(&mut self) -> Result<(u64, Vec<u8>)> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+            .query_row([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+            .optional()?
+            .unwrap_or((0, Vec::new())))
+    }
+
+    fn audit_append(&mut self, a: &AuditRecord) -> Result<()> {
+        self.c
+            .prepare_cached(&format!(
+                "INSERT INTO audit({AUDIT_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
+            ))?
+            .execute(params![
+                a.seq as i64,
+                a.time,
+                a.keyring as i64,
+                a.identity,
+                a.action,
+                opt_i64(a.key_id),
+                a.key_version.map(|v| v as i64),
+                a.outcome.name(),
+                a.error,
+                a.context,
+                a.pid as i64,
+                a.request_id,
+                a.detail,
+                a.prev_hash,
+                a.hash
+            ])?;
+        Ok(())
+    }
+
+    fn audit_query(&mut self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let mut sql = format!("SELECT {AUDIT_COLS} FROM audit WHERE seq > ?1");
+        let mut args: Vec<rusqlite::types::Value> = vec![(f.after_seq.unwrap_or(0) as i64).into()];
+        if let Some(k) = f.key_id {
+            args.push((k as i64).into());
+            sql += &format!(" AND key_id = ?{}", args.len());
+        }
+        if let Some(i) = &f.identity {
+            args.push(i.clone().into());
+            sql += &format!(" AND identity = ?{}", args.len());
+        }
+        if let Some(a) = &f.action {
+            args.push(a.clone().into());
+            sql += &format!(" AND action = ?{}", args.len());
+        }
+        if let Some(t) = f.since {
+            args.push(t.into());
+            sql += &format!(" AND time >= ?{}", args.len());
+        }
+        if let Some(t) = f.until {
+            args.push(t.into());
+            sql += &format!(" AND time < ?{}", args.len());
+        }
+        sql += if f.descending {
+            " ORDER BY seq DESC"
+        } else {
+            " ORDER BY seq"
+        };
+        if let Some(l) = f.limit {
+            sql += &format!(" LIMIT {}", l.min(i64::MAX as u64));
+        }
+        let mut st = self.c.prepare_cached(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args), audit_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn audit_delete_before(&mut self, seq: u64) -> Result<u64> {
+        Ok(self
+            .c
+            .execute("DELETE FROM audit WHERE seq < ?1", [seq as i64])? as u64)
+    }
+
+    fn checkpoint_insert(&mut self, c: &CheckpointRecord) -> Result<()> {
+        self.c.execute(
+            "INSERT INTO checkpoints(seq, head_hash, time, mac) VALUES (?1, ?2, ?3, ?4)",
+            params![c.seq as i64, c.head_hash, c.time, c.mac],
+        )?;
+        Ok(())
+    }
+
+    fn checkpoints(&mut self) -> Result<Vec<CheckpointRecord>> {
+        let mut st = self
+            .c
+            .prepare_cached("SELECT seq, head_hash, time, mac FROM checkpoints ORDER BY seq")?;
+        let rows = st.query_map([], |r| {
+            Ok(CheckpointRecord {
+                seq: r.get::<_, i64>(0)? as u64,
+                head_hash: r.get(1)?,
+                time: r.get(2)?,
+                mac: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+fn keyring_row(r: &Row) -> rusqlite::Result<KeyringRecord> {
+    Ok(KeyringRecord {
+        id: r.get::<_, i64>(0)? as u64,
+        name: r.get(1)?,
+        created: r.get(2)?,
+        attrs: r.get(3)?,
+    })
+}
+
+fn unique_to_exists(e: rusqlite::Error, msg: String) -> Error {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Error::exists(msg)
+        }
+        _ => e.into(),
+    }
+}
