@@ -4,9 +4,9 @@
 use crate::core::audit::{self, VerifyReport};
 use crate::core::ciphertext::Context;
 use crate::core::error::{Error, ErrorKind, Result};
-use crate::core::kms::{hash_secret, Caller, Kms};
 use crate::core::model::*;
 use crate::core::seal::MasterSource;
+use crate::core::service::{hash_secret, Caller, Kms};
 use crate::core::store::{self, Tx};
 use crate::core::types::*;
 

@@ -5,9 +5,9 @@ use crate::core::ciphertext::Context;
 use crate::core::crypto;
 use crate::core::error::{Error, ErrorKind, Result};
 use crate::core::json::{esc, opt_num};
-use crate::core::kms::{Caller, Kms};
 use crate::core::lifecycle::{self, LifecycleOp};
 use crate::core::model::*;
+use crate::core::service::{Caller, Kms};
 use crate::core::store::{self, Tx};
 use crate::core::types::*;
 
@@ -604,7 +604,7 @@ impl Kms {
         let kid = k.id;
         self.use_key(
             c,
-            crate::core::kms::KeySel::Ref(wrapping_key),
+            crate::core::service::KeySel::Ref(wrapping_key),
             None,
             Action::Wrap,
             Usage::WRAP,
@@ -650,7 +650,7 @@ impl Kms {
         let body = wrapped[25..].to_vec();
         let material = self.use_key(
             c,
-            crate::core::kms::KeySel::Id(wk),
+            crate::core::service::KeySel::Id(wk),
             Some(wv),
             Action::Unwrap,
             Usage::UNWRAP,

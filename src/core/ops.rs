@@ -4,8 +4,8 @@
 use crate::core::ciphertext::{self, Context, Header};
 use crate::core::crypto::{self, HashAlg, Secret, SignAlg};
 use crate::core::error::{Error, ErrorKind, Result};
-use crate::core::kms::{Caller, KeySel, Kms};
 use crate::core::model::KeyRecord;
+use crate::core::service::{Caller, KeySel, Kms};
 use crate::core::types::*;
 
 /// Format byte of a wrapped blob made by [`Kms::wrap`].
