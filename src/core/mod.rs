@@ -16,6 +16,7 @@ pub mod policy;
 pub mod seal;
 pub mod service;
 pub mod store;
+pub mod stream;
 pub mod types;
 
 pub use admin::GrantRequest;
