@@ -1603,3 +1603,60 @@ pub fn ecdh(spec: KeySpec, private_material: &[u8], peer_public_point: &[u8]) ->
         |z| Ok(secret_from(z)),
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecdsa_digest_normalisation_truncates_and_widens() {
+        let long: Vec<u8> = (0..64).collect();
+        let d = ecdsa_normalise_digest(KeySpec::EcP256, &long).unwrap();
+        assert_eq!(d.as_ref(), &long[..32]);
+        let short = [0xabu8; 20];
+        let d = ecdsa_normalise_digest(KeySpec::EcP384, &short).unwrap();
+        assert_eq!(&d.as_ref()[..28], &[0u8; 28]);
+        assert_eq!(&d.as_ref()[28..], &short);
+        assert!(ecdsa_normalise_digest(KeySpec::EcP256, &[]).is_err());
+        assert!(ecdsa_normalise_digest(KeySpec::EcP256, &[0; 65]).is_err());
+        assert!(ecdsa_normalise_digest(KeySpec::Ed25519, &[0; 32]).is_err());
+    }
+
+    #[test]
+    fn der_reader_rejects_bad_lengths() {
+        assert!(Der::new(&[0x30, 0x81, 0x10]).read(0x30).is_none()); // long form for < 128
+        assert!(Der::new(&[0x30, 0x82, 0x00, 0x80]).read(0x30).is_none()); // leading zero
+        assert!(Der::new(&[0x30, 0x05, 0x00]).read(0x30).is_none()); // overrun
+        assert!(Der::new(&[0x30, 0x80]).read(0x30).is_none()); // indefinite
+        assert!(Der::new(&[0x31, 0x00]).read(0x30).is_none()); // wrong tag
+        assert_eq!(Der::new(&[0x30, 0x00]).read(0x30), Some(&[][..]));
+        let mut long = vec![0x04, 0x81, 0x80];
+        long.extend([7u8; 128]);
+        assert_eq!(Der::new(&long).read(0x04).map(<[u8]>::len), Some(128));
+    }
+
+    #[test]
+    fn digest_info_prefixes_match_their_hashes() {
+        for (hash, prefix) in DIGEST_INFO_PREFIXES {
+            // Outer SEQUENCE length covers the rest; the OCTET STRING length is the digest size.
+            assert_eq!(prefix[1] as usize, prefix.len() - 2 + hash.output_len());
+            assert_eq!(prefix[prefix.len() - 1] as usize, hash.output_len());
+            let mut di = prefix.to_vec();
+            di.extend(vec![1u8; hash.output_len()]);
+            assert_eq!(
+                parse_digest_info(&di).map(|(h, d)| (h, d.len())),
+                Some((hash, hash.output_len()))
+            );
+            di.push(0);
+            assert!(parse_digest_info(&di).is_none());
+        }
+    }
+
+    #[test]
+    fn modulus_bit_length() {
+        assert_eq!(modulus_bits(&[0x00, 0x80, 0]), 16);
+        assert_eq!(modulus_bits(&[0x01, 0]), 9);
+        assert_eq!(modulus_bits(&[]), 0);
+    }
+}
