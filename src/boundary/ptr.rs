@@ -17,11 +17,11 @@ use super::status::{KMS_ERR_BUFFER_TOO_SMALL, KMS_ERR_UTF8};
 
 /// The largest byte input (`(ptr, len)` pair) any `kms_*` function accepts: 1 GiB.
 /// Larger lengths fail with `KMS_ERR_LENGTH`.
-pub const KMS_MAX_INPUT: usize = 1 << 30;
+pub const KMS_MAX_INPUT: usize = 0x4000_0000;
 
 /// The largest string argument (names, ids, PINs, paths) in bytes, without the NUL: 64 KiB.
 /// A longer string (or a missing NUL within that many bytes) fails with `KMS_ERR_LENGTH`.
-pub const KMS_MAX_STRING: usize = 1 << 16;
+pub const KMS_MAX_STRING: usize = 0x1_0000;
 
 /// A `(ptr, len)` input as a slice. NULL with `len == 0` is the empty slice; NULL with
 /// `len > 0` is `KMS_ERR_NULL_POINTER`; `len > KMS_MAX_INPUT` is `KMS_ERR_LENGTH`.
