@@ -1,1 +1,4 @@
 pub mod core;
+
+mod boundary;
+pub mod capi;

@@ -1,0 +1,16 @@
+//! The C boundary: the only module with `unsafe`. Entry guard, status numbers, out-errors,
+//! pointer/length/string helpers, output buffers, the handle registry and secret buffers.
+//! `src/capi` (and later `src/pkcs11`) build every export from these.
+
+// Helpers are written ahead of the exports that will use them (keys, contexts, secrets).
+#![allow(dead_code)]
+
+pub mod error;
+pub mod guard;
+pub mod handle;
+pub mod ptr;
+pub mod secret;
+pub mod status;
+
+#[allow(unused_imports)]
+pub use guard::{guard, guard_value, BResult, BoundaryError};
