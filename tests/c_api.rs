@@ -4,6 +4,8 @@
 //!
 //! Needs `cargo build --release` first (see common::lib_dir).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! Key lifecycle, versions and symmetric operations through the core API, on a real
 //! SQLite file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod util;
 
 use kms::core::*;

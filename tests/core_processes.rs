@@ -1,6 +1,8 @@
 //! Several processes on one store: a change in one is seen by the next operation of the
 //! other; usage records of returned operations survive SIGKILL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod util;
 
 use std::io::{BufRead, BufReader};

@@ -1,5 +1,7 @@
 //! scripts/install.sh installs a usable tree: a C program builds with `pkg-config kms` alone.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::process::Command;

@@ -414,12 +414,11 @@ impl Kms {
             .sealer
             .write()
             .map_err(|_| Error::internal("lock"))?;
-        let r = self.manage_id(c, Action::ManageStore, None, |tx: &mut dyn Tx, _, audit| {
+        self.manage_id(c, Action::ManageStore, None, |tx: &mut dyn Tx, _, audit| {
             sealer.change_wrapping(tx, source)?;
             audit.action = "change-master-secret".into();
             Ok(())
-        });
-        r
+        })
     }
 
     /// Keyrings of the store.

@@ -689,15 +689,14 @@ impl Kms {
         for k in keys {
             if k.state == KeyState::PreActive
                 && k.activation_date.map(|d| d <= now).unwrap_or(false)
-            {
-                if self.system_transition(
+                && self.system_transition(
                     c,
                     k.id,
                     LifecycleOp::Enable,
                     "activation date reached",
-                )? {
-                    rep.activated.push(k.id);
-                }
+                )?
+            {
+                rep.activated.push(k.id);
             }
             if k.state == KeyState::PendingDeletion
                 && k.deletion_date.map(|d| d <= now).unwrap_or(false)

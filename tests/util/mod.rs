@@ -1,6 +1,7 @@
 //! Shared set-up for the core integration tests: a store in a temp folder, opened with
 //! light Argon2 parameters so tests that authenticate often stay quick.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

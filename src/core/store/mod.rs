@@ -6,6 +6,9 @@ pub mod sqlite;
 use crate::core::error::Result;
 use crate::core::model::*;
 
+/// A sealed version as master key rotation sees it: key id, version, spec code, blob.
+pub type SealedRow = (u64, u32, u32, Vec<u8>);
+
 /// A transaction on the store: reads see one snapshot; writes commit together or not at all.
 pub trait Tx {
     fn meta_get(&mut self, key: &str) -> Result<Option<Vec<u8>>>;
@@ -39,7 +42,7 @@ pub trait Tx {
     ) -> Result<()>;
     fn version_add_uses(&mut self, key_id: u64, version: u32, n: u64) -> Result<()>;
     /// Every (key id, version, sealed) still holding material, for re-sealing.
-    fn sealed_all(&mut self) -> Result<Vec<(u64, u32, u32, Vec<u8>)>>;
+    fn sealed_all(&mut self) -> Result<Vec<SealedRow>>;
 
     fn identity_insert(&mut self, id: &IdentityRecord) -> Result<u64>;
     fn identity_update(&mut self, id: &IdentityRecord) -> Result<()>;

@@ -704,7 +704,7 @@ impl Tx for SqlTx<'_> {
         Ok(())
     }
 
-    fn sealed_all(&mut self) -> Result<Vec<(u64, u32, u32, Vec<u8>)>> {
+    fn sealed_all(&mut self) -> Result<Vec<super::SealedRow>> {
         let mut st = self.c.prepare_cached(
             "SELECT v.key_id, v.version, k.spec, v.sealed FROM key_versions v JOIN keys k ON k.id = v.key_id
              WHERE v.sealed IS NOT NULL ORDER BY v.key_id, v.version",
