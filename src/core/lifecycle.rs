@@ -173,11 +173,11 @@ pub fn next_state(
 pub fn check_use(key: &str, state: KeyState, compromised: bool, action: Action) -> Result<()> {
     let protects = matches!(
         action,
-        A::Encrypt | A::GenerateDataKey | A::Sign | A::Mac | A::Wrap | A::Derive
+        A::Encrypt | A::GenerateDataKey | A::Sign | A::Mac | A::Wrap | A::Derive | A::PutSecret
     );
     let processes = matches!(
         action,
-        A::Decrypt | A::Verify | A::Unwrap | A::GetPublicKey | A::ReEncrypt
+        A::Decrypt | A::Verify | A::Unwrap | A::GetPublicKey | A::ReEncrypt | A::GetSecret
     );
     let ok = match state {
         S::Active => !(compromised && protects),
