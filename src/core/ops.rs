@@ -315,7 +315,7 @@ impl Kms {
             c,
             KeySel::Ref(key),
             Some(ver),
-            Action::Mac,
+            Action::Verify,
             Usage::MAC,
             &Context::new(),
             |k, _, m| crypto::hmac_verify(hmac_hash(k.spec)?, m, data, tag),

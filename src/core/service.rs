@@ -702,6 +702,19 @@ impl Kms {
                 k.primary_version
             }
             Some(v) => {
+                if v != k.primary_version && lifecycle::protects(action) {
+                    return Err((
+                        id,
+                        Error::new(
+                            ErrorKind::KeyState,
+                            format!(
+                                "key {} version {v} is not the primary version ({}): older versions decrypt and verify only",
+                                k.label(),
+                                k.primary_version
+                            ),
+                        ),
+                    ));
+                }
                 if v < k.min_decrypt_version {
                     return Err((
                         id,
