@@ -31,7 +31,10 @@ fn run() -> Result<()> {
 
     let ctx = parse_context("app=tour,record=42")?;
     let ct1 = kms.encrypt(&owner, &name, b"card number 4111-1111-1111-1111", &ctx)?;
-    println!("encrypted 31 bytes -> {} bytes of ciphertext (version 1)", ct1.len());
+    println!(
+        "encrypted 31 bytes -> {} bytes of ciphertext (version 1)",
+        ct1.len()
+    );
     let pt = kms.decrypt(&owner, &ct1, &ctx)?;
     println!("decrypted: {}", String::from_utf8_lossy(&pt));
     match kms.decrypt(&owner, &ct1, &parse_context("app=tour,record=43")?) {
@@ -40,12 +43,18 @@ fn run() -> Result<()> {
     }
 
     let (dk, wrapped) = kms.generate_data_key(&owner, &name, 32, &ctx)?;
-    println!("data key: {} bytes in the clear (kept in memory), {} bytes wrapped", dk.len(), wrapped.len());
+    println!(
+        "data key: {} bytes in the clear (kept in memory), {} bytes wrapped",
+        dk.len(),
+        wrapped.len()
+    );
 
     let v = kms.rotate_key(&owner, &name)?;
     let ct2 = kms.encrypt(&owner, &name, b"after rotation", &ctx)?;
-    println!("rotated to version {v}; new ciphertexts use it, the old one still decrypts: {}",
-        String::from_utf8_lossy(&kms.decrypt(&owner, &ct1, &ctx)?));
+    println!(
+        "rotated to version {v}; new ciphertexts use it, the old one still decrypts: {}",
+        String::from_utf8_lossy(&kms.decrypt(&owner, &ct1, &ctx)?)
+    );
     let _ = ct2;
 
     kms.disable_key(&owner, &name)?;
@@ -54,17 +63,43 @@ fn run() -> Result<()> {
         Ok(_) => return Err(Error::internal("disabled key encrypted")),
     }
     let k = kms.schedule_deletion(&owner, &name, None)?;
-    println!("scheduled for deletion: state {}, destroyed after {} (unix time)", k.state,
-        k.deletion_date.unwrap_or(0));
+    println!(
+        "scheduled for deletion: state {}, destroyed after {} (unix time)",
+        k.state,
+        k.deletion_date.unwrap_or(0)
+    );
 
     println!("\naudit trail of key {}:", key.id);
-    let recs = kms.audit_query(&owner, &AuditFilter { key_id: Some(key.id), ..Default::default() })?;
+    let recs = kms.audit_query(
+        &owner,
+        &AuditFilter {
+            key_id: Some(key.id),
+            ..Default::default()
+        },
+    )?;
     for r in &recs {
-        println!("  #{:<5} {:<20} {:<10} v{:<3} {:<7} {} {}", r.seq, r.action, r.identity,
-            r.key_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()), r.outcome.name(), r.error, r.detail);
+        println!(
+            "  #{:<5} {:<20} {:<10} v{:<3} {:<7} {} {}",
+            r.seq,
+            r.action,
+            r.identity,
+            r.key_version
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.outcome.name(),
+            r.error,
+            r.detail
+        );
     }
     let rep = kms.audit_verify(&owner, None)?;
-    println!("\naudit chain: {} records, verified {}", rep.records,
-        if rep.ok() { "intact".to_string() } else { format!("BROKEN: {:?}", rep.problem) });
+    println!(
+        "\naudit chain: {} records, verified {}",
+        rep.records,
+        if rep.ok() {
+            "intact".to_string()
+        } else {
+            format!("BROKEN: {:?}", rep.problem)
+        }
+    );
     Ok(())
 }
