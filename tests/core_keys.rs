@@ -253,10 +253,7 @@ fn scheduled_deletion_destroys_material_and_rows_are_gone() {
         !file_contains(&s.path, &sealed[5..40]),
         "sealed blob still in the store file"
     );
-    assert!(!file_contains(
-        &kms::core::config::sibling(&s.path, "db-wal"),
-        &sealed[5..40]
-    ));
+    assert!(!file_contains(&wal_path(&s.path), &sealed[5..40]));
     // the name is not reused while the destroyed key keeps its metadata; a new key can take it
     let (k, o) = s.open_owner();
     let again = k.create_key(&o, &aes("doomed")).unwrap();

@@ -277,6 +277,8 @@ impl Kms {
 
     fn auditor(&self, c: &Caller) -> Result<()> {
         self.refresh()?;
+        // Chain everything journaled so far (here and by dead processes) before reading.
+        self.inner.audit.flush()?;
         self.authorize(c, Action::ReadAudit, None, &Context::new())
             .map_err(|e| self.refuse(c, Action::ReadAudit, None, None, &Context::new(), e))?;
         Ok(())

@@ -7,6 +7,7 @@ pub mod ciphertext;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod journal;
 pub mod json;
 pub mod keys;
 pub mod lifecycle;
