@@ -285,7 +285,7 @@ impl AuditWriter {
         let to = from + used as u64;
         let sid = self.store_id.clone();
         let mut recs = Some(recs);
-        store::write(self.store.as_ref(), |tx| {
+        store::write_quiet(self.store.as_ref(), |tx| {
             // Re-check inside the transaction: another handle may have taken this file over.
             let now_at = tx
                 .meta_get(&key)?

@@ -178,7 +178,12 @@ pub fn protects(action: Action) -> bool {
 /// Whether a key in `state` (and `compromised`) may be used for `action` with a given
 /// version role. `primary` is true when the operation produces new protected data
 /// (encrypt, sign, mac, wrap, derive); false when it only reads old data (decrypt, verify).
-pub fn check_use(key: &str, state: KeyState, compromised: bool, action: Action) -> Result<()> {
+pub fn check_use(
+    key: &dyn Fn() -> String,
+    state: KeyState,
+    compromised: bool,
+    action: Action,
+) -> Result<()> {
     let protects = protects(action);
     let processes = matches!(
         action,
@@ -199,7 +204,7 @@ pub fn check_use(key: &str, state: KeyState, compromised: bool, action: Action) 
     };
     Err(Error::new(
         ErrorKind::KeyState,
-        format!("key {key} is {why}: cannot {action}"),
+        format!("key {} is {why}: cannot {action}", key()),
     ))
 }
 
@@ -235,10 +240,10 @@ mod tests {
 
     #[test]
     fn deactivated_decrypts_only() {
-        assert!(check_use("k", S::Deactivated, false, A::Decrypt).is_ok());
-        assert!(check_use("k", S::Deactivated, false, A::Encrypt).is_err());
-        assert!(check_use("k", S::Active, true, A::Sign).is_err());
-        assert!(check_use("k", S::Active, true, A::Verify).is_ok());
-        assert!(check_use("k", S::Suspended, false, A::Decrypt).is_err());
+        assert!(check_use(&|| "k".into(), S::Deactivated, false, A::Decrypt).is_ok());
+        assert!(check_use(&|| "k".into(), S::Deactivated, false, A::Encrypt).is_err());
+        assert!(check_use(&|| "k".into(), S::Active, true, A::Sign).is_err());
+        assert!(check_use(&|| "k".into(), S::Active, true, A::Verify).is_ok());
+        assert!(check_use(&|| "k".into(), S::Suspended, false, A::Decrypt).is_err());
     }
 }

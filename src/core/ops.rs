@@ -5,7 +5,7 @@ use crate::core::ciphertext::{self, Context, Header};
 use crate::core::crypto::{self, HashAlg, Secret, SignAlg};
 use crate::core::error::{Error, ErrorKind, Result};
 use crate::core::model::KeyRecord;
-use crate::core::service::{Caller, KeySel, Kms};
+use crate::core::service::{Caller, KeySel, Kms, Loaded};
 use crate::core::types::*;
 
 /// Format byte of a wrapped blob made by [`Kms::wrap`].
@@ -42,16 +42,42 @@ pub(crate) fn seal_message(
     plaintext: &[u8],
     ctx: &Context,
 ) -> Result<Vec<u8>> {
+    seal_with(k, v, &crypto::AesGcmKey::new(material)?, plaintext, ctx)
+}
+
+fn seal_with(
+    k: &KeyRecord,
+    v: u32,
+    key: &crypto::AesGcmKey,
+    plaintext: &[u8],
+    ctx: &Context,
+) -> Result<Vec<u8>> {
     let alg = gcm_alg(k.spec)?;
     let mut nonce = [0u8; 12];
     crypto::random(&mut nonce)?;
     let header = Header::new(k.id, v, alg, !ctx.is_empty(), nonce).encode();
-    let aad = ciphertext::aad(&header, ctx);
     let mut out =
         Vec::with_capacity(ciphertext::HEADER_LEN + plaintext.len() + ciphertext::TAG_LEN);
     out.extend_from_slice(&header);
-    out.extend(crypto::aes_gcm_seal(material, &nonce, &aad, plaintext)?);
+    out.extend_from_slice(plaintext);
+    let aad = ciphertext::aad(&header, ctx);
+    let tag = key.seal_in_place_separate_tag(&nonce, &aad, &mut out[ciphertext::HEADER_LEN..])?;
+    out.extend_from_slice(&tag);
     Ok(out)
+}
+
+/// Encrypts with a loaded version (its prepared AES key when there is one).
+fn seal_loaded(
+    k: &KeyRecord,
+    v: u32,
+    l: &Loaded,
+    plaintext: &[u8],
+    ctx: &Context,
+) -> Result<Vec<u8>> {
+    match &l.gcm {
+        Some(g) => seal_with(k, v, g, plaintext, ctx),
+        None => seal_message(k, v, &l.material, plaintext, ctx),
+    }
 }
 
 pub(crate) fn open_message(
@@ -60,6 +86,10 @@ pub(crate) fn open_message(
     ct: &[u8],
     ctx: &Context,
 ) -> Result<Secret> {
+    open_with(k, &crypto::AesGcmKey::new(material)?, ct, ctx)
+}
+
+fn open_with(k: &KeyRecord, key: &crypto::AesGcmKey, ct: &[u8], ctx: &Context) -> Result<Secret> {
     let (h, body) = Header::parse(ct)?;
     if gcm_alg(k.spec)? != h.alg {
         return Err(Error::bad_ciphertext(
@@ -68,11 +98,21 @@ pub(crate) fn open_message(
     }
     let mut header = [0u8; ciphertext::HEADER_LEN];
     header.copy_from_slice(&ct[..ciphertext::HEADER_LEN]);
-    crypto::aes_gcm_open(material, &h.nonce, &ciphertext::aad(&header, ctx), body).map_err(|_| {
-        Error::bad_ciphertext(
-            "ciphertext failed to authenticate (altered, or wrong encryption context)",
-        )
-    })
+    let mut buf = zeroize::Zeroizing::new(body.to_vec());
+    key.open_in_place(&h.nonce, &ciphertext::aad(&header, ctx), &mut buf)
+        .map_err(|_| {
+            Error::bad_ciphertext(
+                "ciphertext failed to authenticate (altered, or wrong encryption context)",
+            )
+        })?;
+    Ok(buf)
+}
+
+fn open_loaded(k: &KeyRecord, l: &Loaded, ct: &[u8], ctx: &Context) -> Result<Secret> {
+    match &l.gcm {
+        Some(g) => open_with(k, g, ct, ctx),
+        None => open_message(k, &l.material, ct, ctx),
+    }
 }
 
 impl Kms {
@@ -91,14 +131,14 @@ impl Kms {
                 plaintext.len()
             )));
         }
-        self.use_key(
+        self.use_key_loaded(
             c,
             KeySel::Ref(key),
             None,
             Action::Encrypt,
             Usage::ENCRYPT,
             ctx,
-            |k, v, m| seal_message(k, v, m, plaintext, ctx),
+            |k, v, l| seal_loaded(k, v, l, plaintext, ctx),
         )
     }
 
@@ -112,14 +152,14 @@ impl Kms {
             Ok(h) => h,
             Err(e) => return Err(self.refuse(c, action, None, None, ctx, e)),
         };
-        self.use_key(
+        self.use_key_loaded(
             c,
             KeySel::Id(h.key_id),
             Some(h.version),
             action,
             Usage::DECRYPT,
             ctx,
-            |k, _, m| open_message(k, m, ct, ctx),
+            |k, _, l| open_loaded(k, l, ct, ctx),
         )
     }
 
@@ -139,14 +179,14 @@ impl Kms {
             .map(str::to_string)
             .unwrap_or_else(|| h.key_id.to_string());
         let dctx = dest_ctx.unwrap_or(ctx);
-        self.use_key(
+        self.use_key_loaded(
             c,
             KeySel::Ref(&dest_ref),
             None,
             Action::ReEncrypt,
             Usage::ENCRYPT,
             dctx,
-            |k, v, m| seal_message(k, v, m, &pt, dctx),
+            |k, v, l| seal_loaded(k, v, l, &pt, dctx),
         )
     }
 
@@ -163,14 +203,14 @@ impl Kms {
             return Err(Error::invalid("data keys are 16, 32 or 64 bytes"));
         }
         let dk = crypto::random_vec(bytes)?;
-        let wrapped = self.use_key(
+        let wrapped = self.use_key_loaded(
             c,
             KeySel::Ref(key),
             None,
             Action::GenerateDataKey,
             Usage::ENCRYPT,
             ctx,
-            |k, v, m| seal_message(k, v, m, &dk, ctx),
+            |k, v, l| seal_loaded(k, v, l, &dk, ctx),
         )?;
         Ok((dk, wrapped))
     }

@@ -35,6 +35,8 @@ pub struct Caller {
 /// Unsealed material of one key version, with its use count.
 pub(crate) struct Loaded {
     pub material: Secret,
+    /// The expanded AES-GCM key, for AES keys (saves the key schedule per message).
+    pub gcm: Option<crypto::AesGcmKey>,
     pub uses_base: u64,
     pub uses_local: AtomicU64,
 }
@@ -42,10 +44,12 @@ pub(crate) struct Loaded {
 #[derive(Default)]
 pub(crate) struct Cache {
     pub keys: HashMap<u64, Arc<KeyRecord>>,
-    pub names: HashMap<(u64, String), u64>,
+    /// keyring -> key name -> key id
+    pub names: HashMap<u64, HashMap<String, u64>>,
     pub material: HashMap<(u64, u32), Arc<Loaded>>,
-    pub identities: HashMap<(u64, String), Arc<IdentityRecord>>,
-    pub grants: HashMap<(u64, String), Arc<Vec<GrantRecord>>>,
+    /// keyring -> identity -> record (looked up without allocating)
+    pub identities: HashMap<u64, HashMap<String, Arc<IdentityRecord>>>,
+    pub grants: HashMap<u64, HashMap<String, Arc<Vec<GrantRecord>>>>,
 }
 
 pub(crate) struct Inner {
@@ -379,14 +383,11 @@ impl Kms {
     }
 
     pub(crate) fn identity(&self, c: &Caller) -> Result<Arc<IdentityRecord>> {
-        let k = (c.keyring, c.identity.clone());
-        if let Some(i) = self
-            .inner
-            .cache
-            .read()
-            .ok()
-            .and_then(|m| m.identities.get(&k).cloned())
-        {
+        if let Some(i) = self.inner.cache.read().ok().and_then(|m| {
+            m.identities
+                .get(&c.keyring)
+                .and_then(|x| x.get(&c.identity).cloned())
+        }) {
             return Ok(i);
         }
         let i = store::read(self.store(), |tx| tx.identity_get(c.keyring, &c.identity))?
@@ -398,27 +399,30 @@ impl Kms {
             })?;
         let i = Arc::new(i);
         if let Ok(mut m) = self.inner.cache.write() {
-            m.identities.insert(k, i.clone());
+            m.identities
+                .entry(c.keyring)
+                .or_default()
+                .insert(c.identity.clone(), i.clone());
         }
         Ok(i)
     }
 
     pub(crate) fn grants(&self, c: &Caller) -> Result<Arc<Vec<GrantRecord>>> {
-        let k = (c.keyring, c.identity.clone());
-        if let Some(g) = self
-            .inner
-            .cache
-            .read()
-            .ok()
-            .and_then(|m| m.grants.get(&k).cloned())
-        {
+        if let Some(g) = self.inner.cache.read().ok().and_then(|m| {
+            m.grants
+                .get(&c.keyring)
+                .and_then(|x| x.get(&c.identity).cloned())
+        }) {
             return Ok(g);
         }
         let g = Arc::new(store::read(self.store(), |tx| {
             tx.grants_for(c.keyring, &c.identity)
         })?);
         if let Ok(mut m) = self.inner.cache.write() {
-            m.grants.insert(k, g.clone());
+            m.grants
+                .entry(c.keyring)
+                .or_default()
+                .insert(c.identity.clone(), g.clone());
         }
         Ok(g)
     }
@@ -432,13 +436,12 @@ impl Kms {
         if let Ok(id) = key.parse::<u64>() {
             return self.key_by_id(c, id);
         }
-        let nk = (c.keyring, key.to_string());
-        let cached = self
-            .inner
-            .cache
-            .read()
-            .ok()
-            .and_then(|m| m.names.get(&nk).and_then(|id| m.keys.get(id).cloned()));
+        let cached = self.inner.cache.read().ok().and_then(|m| {
+            m.names
+                .get(&c.keyring)
+                .and_then(|n| n.get(key))
+                .and_then(|id| m.keys.get(id).cloned())
+        });
         if let Some(k) = cached {
             return Ok(k);
         }
@@ -446,7 +449,10 @@ impl Kms {
             .ok_or_else(|| Error::not_found(format!("no key named '{key}'")))?;
         let k = Arc::new(k);
         if let Ok(mut m) = self.inner.cache.write() {
-            m.names.insert(nk, k.id);
+            m.names
+                .entry(c.keyring)
+                .or_default()
+                .insert(key.to_string(), k.id);
             m.keys.insert(k.id, k.clone());
         }
         Ok(k)
@@ -522,7 +528,13 @@ impl Kms {
                 })?
             }
         };
+        let gcm = if key.spec.is_aes() {
+            crypto::AesGcmKey::new(&material).ok()
+        } else {
+            None
+        };
         let l = Arc::new(Loaded {
+            gcm,
             material,
             uses_base: v.uses,
             uses_local: AtomicU64::new(0),
@@ -637,6 +649,23 @@ impl Kms {
         ctx: &Context,
         f: impl FnOnce(&KeyRecord, u32, &[u8]) -> Result<R>,
     ) -> Result<R> {
+        self.use_key_loaded(c, key, version, action, usage, ctx, |k, v, l| {
+            f(k, v, &l.material)
+        })
+    }
+
+    /// [`Kms::use_key`] with the loaded version (prepared cipher keys included).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn use_key_loaded<R>(
+        &self,
+        c: &Caller,
+        key: KeySel<'_>,
+        version: Option<u32>,
+        action: Action,
+        usage: Usage,
+        ctx: &Context,
+        f: impl FnOnce(&KeyRecord, u32, &Loaded) -> Result<R>,
+    ) -> Result<R> {
         self.refresh()?;
         let k = match key {
             KeySel::Ref(r) => self.key(c, r),
@@ -664,7 +693,7 @@ impl Kms {
             Ok(l) => l,
             Err(e) => return Err(self.refuse(c, action, Some(k.id), Some(ver), ctx, e)),
         };
-        let out = match f(&k, ver, &loaded.material) {
+        let out = match f(&k, ver, &loaded) {
             Ok(o) => o,
             Err(e) => return Err(self.refuse(c, action, Some(k.id), Some(ver), ctx, e)),
         };
@@ -709,7 +738,9 @@ impl Kms {
             tx.grant_add_uses(grant_id, 1)
         });
         if let Ok(mut m) = self.inner.cache.write() {
-            m.grants.remove(&(c.keyring, c.identity.clone()));
+            if let Some(x) = m.grants.get_mut(&c.keyring) {
+                x.remove(&c.identity);
+            }
         }
         r
     }
@@ -725,7 +756,7 @@ impl Kms {
         usage: Usage,
     ) -> std::result::Result<(Arc<KeyRecord>, u32), (u64, Error)> {
         let id = k.id;
-        lifecycle::check_use(&k.label(), k.state, k.compromised, action).map_err(|e| (id, e))?;
+        lifecycle::check_use(&|| k.label(), k.state, k.compromised, action).map_err(|e| (id, e))?;
         if !k.usage.contains(usage) {
             return Err((
                 id,

@@ -80,6 +80,11 @@ pub trait Tx {
 pub trait Store: Send + Sync {
     /// Runs `f` in a write transaction (serialised with every other writer, in every process).
     fn write(&self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>;
+    /// A write that changes nothing other processes cache (usage records, use counts): it
+    /// does not make [`Store::changed_elsewhere`] report a change elsewhere.
+    fn write_quiet(&self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        self.write(f)
+    }
     /// Runs `f` on a consistent read snapshot.
     fn read(&self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()>;
     /// True when another connection (another process) committed since the last call.
@@ -95,6 +100,16 @@ pub trait Store: Send + Sync {
 pub fn write<R>(store: &dyn Store, mut f: impl FnMut(&mut dyn Tx) -> Result<R>) -> Result<R> {
     let mut out = None;
     store.write(&mut |tx| {
+        out = Some(f(tx)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| crate::core::Error::internal("transaction returned no value"))
+}
+
+/// Runs `f` in a quiet write transaction (see [`Store::write_quiet`]) and returns its value.
+pub fn write_quiet<R>(store: &dyn Store, mut f: impl FnMut(&mut dyn Tx) -> Result<R>) -> Result<R> {
+    let mut out = None;
+    store.write_quiet(&mut |tx| {
         out = Some(f(tx)?);
         Ok(())
     })?;

@@ -79,6 +79,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX audit_time ON audit(time);
      CREATE TABLE checkpoints (
         seq INTEGER NOT NULL, head_hash BLOB NOT NULL, time INTEGER NOT NULL, mac BLOB NOT NULL);",
+    // 2: a generation counter bumped by every write that changes cached state
+    "CREATE TABLE generation (n INTEGER NOT NULL);
+     INSERT INTO generation VALUES (0);",
 ];
 
 /// The SQLite store. One connection per process, serialised by a mutex; other processes
@@ -86,7 +89,15 @@ const MIGRATIONS: &[&str] = &[
 pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
-    data_version: Mutex<i64>,
+    /// A second connection that only watches for other writers: `PRAGMA data_version`
+    /// (cheap, per operation), then the generation counter when that moved.
+    watch: Mutex<Watch>,
+}
+
+struct Watch {
+    conn: Connection,
+    data_version: i64,
+    generation: i64,
 }
 
 impl SqliteStore {
@@ -106,12 +117,19 @@ impl SqliteStore {
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&conn)?;
-        let dv: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let watch = Connection::open(path)?;
+        watch.busy_timeout(Duration::from_secs(30))?;
+        let data_version: i64 = watch.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let generation: i64 = watch.query_row("SELECT n FROM generation", [], |r| r.get(0))?;
         restrict_permissions(path);
         Ok(SqliteStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
-            data_version: Mutex::new(dv),
+            watch: Mutex::new(Watch {
+                conn: watch,
+                data_version,
+                generation,
+            }),
         })
     }
 
@@ -123,6 +141,19 @@ impl SqliteStore {
         self.conn
             .lock()
             .map_err(|_| Error::internal("store connection poisoned"))
+    }
+
+    fn write_tx(&self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>, bump: bool) -> Result<()> {
+        let mut c = self.lock()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut t = SqlTx { c: &tx };
+        f(&mut t)?; // dropping `tx` on error rolls back
+        if bump {
+            tx.prepare_cached("UPDATE generation SET n = n + 1")?
+                .execute([])?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Runs `PRAGMA integrity_check` and returns its verdict.
@@ -171,12 +202,11 @@ fn migrate(conn: &Connection) -> Result<()> {
 
 impl Store for SqliteStore {
     fn write(&self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
-        let mut c = self.lock()?;
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut t = SqlTx { c: &tx };
-        f(&mut t)?; // dropping `tx` on error rolls back
-        tx.commit()?;
-        Ok(())
+        self.write_tx(f, true)
+    }
+
+    fn write_quiet(&self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
+        self.write_tx(f, false)
     }
 
     fn read(&self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
@@ -189,16 +219,24 @@ impl Store for SqliteStore {
     }
 
     fn changed_elsewhere(&self) -> Result<bool> {
-        let c = self.lock()?;
-        let dv: i64 = c
+        let mut w = self
+            .watch
+            .lock()
+            .map_err(|_| Error::internal("store watch poisoned"))?;
+        let dv: i64 = w
+            .conn
             .prepare_cached("PRAGMA data_version")?
             .query_row([], |r| r.get(0))?;
-        let mut last = self
-            .data_version
-            .lock()
-            .map_err(|_| Error::internal("store state poisoned"))?;
-        let changed = dv != *last;
-        *last = dv;
+        if dv == w.data_version {
+            return Ok(false);
+        }
+        w.data_version = dv;
+        let g: i64 = w
+            .conn
+            .prepare_cached("SELECT n FROM generation")?
+            .query_row([], |r| r.get(0))?;
+        let changed = g != w.generation;
+        w.generation = g;
         Ok(changed)
     }
 
