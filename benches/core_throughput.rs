@@ -83,7 +83,8 @@ fn main() {
     );
     println!("{:<44} {:>12} {:>12}", "path", "1 thread", "2 threads");
     let mut results = Vec::new();
-    let cases: Vec<(&str, Arc<dyn Fn() + Send + Sync>)> = vec![
+    type Case = (&'static str, Arc<dyn Fn() + Send + Sync>);
+    let cases: Vec<Case> = vec![
         ("raw AES-GCM (aws-lc-rs, prepared key)", {
             let raw = raw.clone();
             let msg = msg.clone();

@@ -98,6 +98,11 @@ struct Watch {
     conn: Connection,
     data_version: i64,
     generation: i64,
+    /// The WAL-index file and the header bytes last seen in it. Every commit rewrites the
+    /// WAL-index header (SQLite's documented WAL format), so identical bytes mean no commit
+    /// happened: one `pread`, no locks, on the hot path.
+    shm: Option<std::fs::File>,
+    shm_header: [u8; 48],
 }
 
 impl SqliteStore {
@@ -129,6 +134,8 @@ impl SqliteStore {
                 conn: watch,
                 data_version,
                 generation,
+                shm: None,
+                shm_header: [0; 48],
             }),
         })
     }
@@ -223,6 +230,28 @@ impl Store for SqliteStore {
             .watch
             .lock()
             .map_err(|_| Error::internal("store watch poisoned"))?;
+        if w.shm.is_none() {
+            let mut p = self.path.as_os_str().to_os_string();
+            p.push("-shm");
+            w.shm = std::fs::File::open(PathBuf::from(p)).ok();
+        }
+        let mut hdr = [0u8; 48];
+        let fresh = match &w.shm {
+            Some(f) => {
+                use std::os::unix::fs::FileExt;
+                f.read_exact_at(&mut hdr, 0).is_ok()
+            }
+            None => false,
+        };
+        if fresh && hdr == w.shm_header {
+            return Ok(false);
+        }
+        // Something committed (or the index could not be read): ask SQLite.
+        if fresh {
+            w.shm_header = hdr;
+        } else {
+            w.shm = None;
+        }
         let dv: i64 = w
             .conn
             .prepare_cached("PRAGMA data_version")?
