@@ -17,7 +17,46 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::core::{Error, ErrorKind, KeySpec, Result};
 
 /// Secret bytes, wiped when dropped.
-pub type Secret = Zeroizing<Vec<u8>>;
+/// Secret bytes (key material, plaintext, data keys): zeroized on drop, redacted in `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(Zeroizing<Vec<u8>>);
+
+impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Secret {
+        Secret(Zeroizing::new(bytes))
+    }
+}
+
+impl std::ops::Deref for Secret {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Secret {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+impl From<Vec<u8>> for Secret {
+    fn from(v: Vec<u8>) -> Secret {
+        Secret::new(v)
+    }
+}
+
+impl From<Zeroizing<Vec<u8>>> for Secret {
+    fn from(v: Zeroizing<Vec<u8>>) -> Secret {
+        Secret(v)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret(<{} bytes redacted>)", self.0.len())
+    }
+}
 
 /// Length of an AES-GCM nonce.
 pub const GCM_NONCE_LEN: usize = 12;
@@ -32,7 +71,7 @@ const MAX_SECRET_LEN: usize = 64 * 1024;
 const SECRET_GEN_LEN: usize = 32;
 
 fn secret_from(bytes: &[u8]) -> Secret {
-    Zeroizing::new(bytes.to_vec())
+    Secret::new(bytes.to_vec())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -48,7 +87,7 @@ pub fn random(out: &mut [u8]) -> Result<()> {
 pub fn random_vec(len: usize) -> Result<Secret> {
     let mut v = Zeroizing::new(vec![0u8; len]);
     random(&mut v)?;
-    Ok(v)
+    Ok(v.into())
 }
 
 /// Compares two byte strings in time independent of their contents (the lengths are not
@@ -298,7 +337,7 @@ pub fn hkdf(hash: HashAlg, ikm: &[u8], salt: &[u8], info: &[u8], out_len: usize)
     let mut out = Zeroizing::new(vec![0u8; out_len]);
     okm.fill(&mut out)
         .map_err(|_| Error::crypto("HKDF expand failed"))?;
-    Ok(out)
+    Ok(out.into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -370,7 +409,7 @@ impl AesGcmKey {
     pub fn open(&self, nonce: &[u8; 12], aad: &[u8], ct_and_tag: &[u8]) -> Result<Secret> {
         let mut buf = Zeroizing::new(ct_and_tag.to_vec());
         self.open_in_place(nonce, aad, &mut buf)?;
-        Ok(buf)
+        Ok(buf.into())
     }
 
     /// Opens `in_out` (ciphertext || tag) in place; on success it is truncated to the
@@ -490,7 +529,7 @@ pub fn aes_cbc_pad_decrypt(key: &[u8], iv: &[u8; 16], ciphertext: &[u8]) -> Resu
         .map_err(|_| Error::bad_ciphertext("AES-CBC decryption failed (bad padding)"))?
         .len();
     buf.truncate(n);
-    Ok(buf)
+    Ok(buf.into())
 }
 
 /// AES-CBC without padding (CKM_AES_CBC): the input must be a multiple of 16 bytes.
@@ -520,7 +559,7 @@ pub fn aes_cbc_decrypt_no_pad(key: &[u8], iv: &[u8; 16], ciphertext: &[u8]) -> R
     let mut buf = Zeroizing::new(ciphertext.to_vec());
     k.decrypt(&mut buf, iv_dec(iv))
         .map_err(|_| Error::bad_ciphertext("AES-CBC decryption failed"))?;
-    Ok(buf)
+    Ok(buf.into())
 }
 
 /// AES-CTR with a full 128-bit big-endian counter block starting at `iv`.
@@ -540,7 +579,7 @@ pub fn aes_ctr_decrypt(key: &[u8], iv: &[u8; 16], data: &[u8]) -> Result<Secret>
     let mut buf = Zeroizing::new(data.to_vec());
     k.decrypt(&mut buf, iv_dec(iv))
         .map_err(|_| Error::crypto("AES-CTR failed"))?;
-    Ok(buf)
+    Ok(buf.into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -593,7 +632,7 @@ pub fn aes_kw_unwrap(kek_bytes: &[u8], wrapped: &[u8]) -> Result<Secret> {
         .map_err(|_| Error::bad_ciphertext("AES-KW unwrap failed integrity check"))?
         .len();
     out.truncate(n);
-    Ok(out)
+    Ok(out.into())
 }
 
 /// RFC 5649 AES key wrap with padding; any non-empty input.
@@ -627,7 +666,7 @@ pub fn aes_kwp_unwrap(kek_bytes: &[u8], wrapped: &[u8]) -> Result<Secret> {
         .map_err(|_| Error::bad_ciphertext("AES-KWP unwrap failed integrity check"))?
         .len();
     out.truncate(n);
-    Ok(out)
+    Ok(out.into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1574,7 +1613,7 @@ pub fn rsa_oaep_decrypt(
         .map_err(|_| Error::bad_ciphertext("RSA-OAEP decryption failed"))?
         .len();
     out.truncate(n);
-    Ok(out)
+    Ok(out.into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1658,5 +1697,18 @@ mod tests {
         assert_eq!(modulus_bits(&[0x00, 0x80, 0]), 16);
         assert_eq!(modulus_bits(&[0x01, 0]), 9);
         assert_eq!(modulus_bits(&[]), 0);
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::Secret;
+
+    #[test]
+    fn debug_redacts_secret_bytes() {
+        let s = Secret::new(b"top-secret-key-bytes".to_vec());
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("top") && !shown.contains("116"), "{shown}");
+        assert!(shown.contains("20 bytes redacted"));
     }
 }

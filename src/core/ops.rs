@@ -105,7 +105,7 @@ fn open_with(k: &KeyRecord, key: &crypto::AesGcmKey, ct: &[u8], ctx: &Context) -
                 "ciphertext failed to authenticate (altered, or wrong encryption context)",
             )
         })?;
-    Ok(buf)
+    Ok(buf.into())
 }
 
 fn open_loaded(k: &KeyRecord, l: &Loaded, ct: &[u8], ctx: &Context) -> Result<Secret> {

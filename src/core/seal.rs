@@ -60,7 +60,7 @@ pub fn argon2_derive(pass: &[u8], salt: &[u8], prm: KdfParams) -> Result<Secret>
     let mut out = Zeroizing::new(vec![0u8; 32]);
     a.hash_password_into(pass, salt, &mut out)
         .map_err(|e| Error::crypto(format!("argon2: {e}")))?;
-    Ok(out)
+    Ok(out.into())
 }
 
 /// Reads a key file, or creates it (0600) when `create` is set and it does not exist.
@@ -94,7 +94,7 @@ fn parse_key_file(text: &str) -> Option<Secret> {
         return None;
     }
     let bytes = Zeroizing::new(unhex(it.next()?)?);
-    (bytes.len() == 32).then_some(bytes)
+    (bytes.len() == 32).then(|| bytes.into())
 }
 
 /// Writes a file readable by its owner only, atomically (temp file + rename).
