@@ -253,10 +253,7 @@ fn scheduled_deletion_destroys_material_and_rows_are_gone() {
         !file_contains(&s.path, &sealed[5..40]),
         "sealed blob still in the store file"
     );
-    assert!(!file_contains(
-        &kms::core::config::sibling(&s.path, "db-wal"),
-        &sealed[5..40]
-    ));
+    assert!(!file_contains(&wal_path(&s.path), &sealed[5..40]));
     // the name is not reused while the destroyed key keeps its metadata; a new key can take it
     let (k, o) = s.open_owner();
     let again = k.create_key(&o, &aes("doomed")).unwrap();
@@ -491,4 +488,162 @@ fn list_with_filters_and_paging() {
         )
         .unwrap();
     assert_eq!(pre.len(), 10);
+}
+
+#[test]
+fn asymmetric_keys_sign_verify_and_decrypt() {
+    use kms::core::crypto::{self, OaepHash, SignAlg};
+    let s = TestStore::new();
+    let (k, o) = s.open_owner();
+    let cases = [
+        (KeySpec::EcP256, SignAlg::EcdsaSha256),
+        (KeySpec::EcP384, SignAlg::EcdsaSha384),
+        (KeySpec::Ed25519, SignAlg::Ed25519),
+        (KeySpec::Rsa2048, SignAlg::RsaPkcs1Sha256),
+        (KeySpec::Rsa2048, SignAlg::RsaPssSha256),
+    ];
+    for (i, (spec, alg)) in cases.iter().enumerate() {
+        let name = format!("sig{i}");
+        k.create_key(
+            &o,
+            &KeyRequest {
+                spec: Some(*spec),
+                name: Some(name.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let (v, sig) = k.sign(&o, &name, *alg, b"message", false).unwrap();
+        assert_eq!(v, 1);
+        k.verify(&o, &name, None, *alg, b"message", &sig, false)
+            .unwrap();
+        let e = k
+            .verify(&o, &name, None, *alg, b"messagE", &sig, false)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::VerificationFailed);
+        // an independent check with the public key alone
+        let spki = k.public_key(&o, &name, None).unwrap();
+        crypto::verify(*spec, &spki, *alg, b"message", &sig).unwrap();
+        if *spec != KeySpec::Ed25519 {
+            let digest = crypto::digest(alg.hash().unwrap(), b"message");
+            let (_, sig2) = k.sign(&o, &name, *alg, &digest, true).unwrap();
+            k.verify(&o, &name, None, *alg, b"message", &sig2, false)
+                .unwrap();
+        }
+        // after rotation the old version still verifies and cannot sign
+        k.rotate_key(&o, &name).unwrap();
+        k.verify(&o, &name, Some(1), *alg, b"message", &sig, false)
+            .unwrap();
+        assert_eq!(
+            k.with_key(
+                &o,
+                k.describe_key(&o, &name).unwrap().key.id,
+                Some(1),
+                Action::Sign,
+                Usage::SIGN,
+                |_, _| Ok(())
+            )
+            .unwrap_err()
+            .kind(),
+            ErrorKind::KeyState
+        );
+    }
+    // a signing algorithm that does not fit the key
+    assert_eq!(
+        k.sign(&o, "sig0", SignAlg::RsaPkcs1Sha256, b"m", false)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::KeyUsage
+    );
+    // RSA-OAEP: encrypt with the public key alone, decrypt in the KMS
+    k.create_key(
+        &o,
+        &KeyRequest {
+            spec: Some(KeySpec::Rsa3072),
+            name: Some("oaep".into()),
+            usage: Usage::ENCRYPT | Usage::DECRYPT,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let spki = k.public_key(&o, "oaep", None).unwrap();
+    let ct = crypto::rsa_oaep_encrypt(&spki, OaepHash::Sha256, b"label", b"session key").unwrap();
+    assert_eq!(
+        &*k.rsa_decrypt(&o, "oaep", None, OaepHash::Sha256, b"label", &ct)
+            .unwrap(),
+        b"session key"
+    );
+    assert!(k
+        .rsa_decrypt(&o, "oaep", None, OaepHash::Sha256, b"other", &ct)
+        .is_err());
+}
+
+#[test]
+fn wrap_derive_export_import() {
+    let s = TestStore::new();
+    let (k, o) = s.open_owner();
+    k.create_key(
+        &o,
+        &KeyRequest {
+            spec: Some(KeySpec::Aes256),
+            name: Some("kek".into()),
+            usage: Usage::WRAP | Usage::UNWRAP,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let w = k.wrap(&o, "kek", b"0123456789abcdef0123").unwrap();
+    assert_eq!(&*k.unwrap(&o, &w).unwrap(), b"0123456789abcdef0123");
+    let mut bad = w.clone();
+    *bad.last_mut().unwrap() ^= 1;
+    assert_eq!(
+        k.unwrap(&o, &bad).unwrap_err().kind(),
+        ErrorKind::InvalidCiphertext
+    );
+    // HKDF from a derive key is deterministic per salt/info
+    k.create_key(
+        &o,
+        &KeyRequest {
+            spec: Some(KeySpec::Secret),
+            name: Some("root".into()),
+            usage: Usage::DERIVE,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let a = k.derive(&o, "root", b"salt", b"info", 42).unwrap();
+    assert_eq!(a.len(), 42);
+    assert_eq!(*a, *k.derive(&o, "root", b"salt", b"info", 42).unwrap());
+    assert_ne!(*a, *k.derive(&o, "root", b"salt", b"info2", 42).unwrap());
+    // export only for exportable keys, only wrapped; import elsewhere keeps working material
+    k.create_key(&o, &aes("stay")).unwrap();
+    assert_eq!(
+        k.export_wrapped(&o, "stay", None, "kek")
+            .unwrap_err()
+            .kind(),
+        ErrorKind::KeyUsage
+    );
+    let mut r = aes("mobile");
+    r.exportable = true;
+    k.create_key(&o, &r).unwrap();
+    let ct = k
+        .encrypt(&o, "mobile", b"travelling", &Context::new())
+        .unwrap();
+    let blob = k.export_wrapped(&o, "mobile", None, "kek").unwrap();
+    let copy = k.import_wrapped(&o, &aes("mobile-copy"), &blob).unwrap();
+    assert_eq!(copy.origin, Origin::Imported);
+    let ct2 = k.encrypt(&o, "mobile-copy", b"x", &Context::new()).unwrap();
+    assert_eq!(&*k.decrypt(&o, &ct2, &Context::new()).unwrap(), b"x");
+    let _ = ct;
+    // imported keys rotate only with new material
+    assert_eq!(
+        k.rotate_key(&o, "mobile-copy").unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    let fresh = kms::core::crypto::random_vec(32).unwrap();
+    assert_eq!(
+        k.rotate_key_with_material(&o, "mobile-copy", &fresh)
+            .unwrap(),
+        2
+    );
 }

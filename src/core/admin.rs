@@ -5,6 +5,7 @@ use crate::core::audit::{self, VerifyReport};
 use crate::core::ciphertext::Context;
 use crate::core::error::{Error, ErrorKind, Result};
 use crate::core::model::*;
+use crate::core::objects::{seal_object_with, unseal_object_with};
 use crate::core::seal::MasterSource;
 use crate::core::service::{hash_secret, Caller, Kms};
 use crate::core::store::{self, Tx};
@@ -276,6 +277,8 @@ impl Kms {
 
     fn auditor(&self, c: &Caller) -> Result<()> {
         self.refresh()?;
+        // Chain everything journaled so far (here and by dead processes) before reading.
+        self.inner.audit.flush()?;
         self.authorize(c, Action::ReadAudit, None, &Context::new())
             .map_err(|e| self.refuse(c, Action::ReadAudit, None, None, &Context::new(), e))?;
         Ok(())
@@ -375,10 +378,30 @@ impl Kms {
                     .ok_or_else(|| Error::integrity("sealed blob under an unknown master key"))?;
                 opened.push((*kid, *v, *spec, m));
             }
+            // Sensitive objects (certificates' private data, data objects) are sealed too.
+            let mut objects = Vec::new();
+            for kr in tx.keyring_list()? {
+                for o in tx.object_list(kr.id, None, None)? {
+                    if o.sensitive && o.class != crate::core::objects::SECRET_CLASS {
+                        objects.push(o);
+                    }
+                }
+            }
+            let mut opened_objects = Vec::with_capacity(objects.len());
+            for o in &objects {
+                opened_objects.push(unseal_object_with(&sealer, o.id, &o.value)?.ok_or_else(
+                    || Error::integrity("object sealed under an unknown master key"),
+                )?);
+            }
             sealer.install_new_kek(tx)?;
             for (kid, v, spec, m) in &opened {
                 let s = sealer.seal(*kid, *v, *spec, m)?;
                 tx.version_set_sealed(*kid, *v, Some(&s))?;
+            }
+            for (o, m) in objects.iter().zip(&opened_objects) {
+                let mut o = o.clone();
+                o.value = seal_object_with(&sealer, o.id, m)?;
+                tx.object_update(&o)?;
             }
             for (name, _) in tx.meta_list("kek:")? {
                 let id: u32 = name[4..].parse().unwrap_or(0);

@@ -1,23 +1,24 @@
 //! The tamper-evident audit trail: record hashing and chaining, verification, signed
-//! checkpoints, and the group-commit writer that keeps per-operation records off the
-//! critical path without losing a record of an operation that has returned.
+//! checkpoints, and the binary record codec used by the usage journal.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::core::crypto::{self, HashAlg};
-use crate::core::error::{Error, ErrorKind, Result};
-use crate::core::model::{AuditFilter, AuditRecord, CheckpointRecord};
-use crate::core::store::{Store, Tx};
+use crate::core::error::{Error, Result};
+use crate::core::model::{AuditFilter, AuditRecord, CheckpointRecord, Outcome};
+use crate::core::store::Tx;
+
+pub use crate::core::journal::AuditWriter;
 
 /// How usage records reach disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
-    /// Each operation waits until its record is committed to the database file (survives
-    /// SIGKILL); a background sync bounds what a power loss can take to `window`.
+    /// Each operation's record is in the usage journal (the OS page cache) before the
+    /// operation returns, so it survives SIGKILL; the journal is synced every `window`,
+    /// which bounds what a power loss can take.
     Batched { window: Duration },
-    /// Each operation waits until its record is synced to disk.
+    /// Each operation's record is synced to disk before the operation returns.
     Strict,
 }
 
@@ -29,6 +30,9 @@ pub struct AuditConfig {
     pub fail_closed: bool,
     /// Record encryption-context values, not only keys.
     pub record_context_values: bool,
+    /// Record per-operation usage (encrypt, decrypt, sign ...). Always on in service; the
+    /// benchmarks turn it off to measure what auditing costs.
+    pub record_usage: bool,
 }
 
 impl Default for AuditConfig {
@@ -39,6 +43,7 @@ impl Default for AuditConfig {
             },
             fail_closed: true,
             record_context_values: false,
+            record_usage: true,
         }
     }
 }
@@ -275,180 +280,198 @@ pub fn to_json_line(r: &AuditRecord) -> String {
     )
 }
 
-struct Pending {
-    records: Vec<AuditRecord>,
-    uses: HashMap<(u64, u32), u64>,
-    grant_uses: HashMap<u64, u64>,
-    next_ticket: u64,
-    committed: u64,
-    leader: bool,
-    failed: Option<(u64, Error)>,
-    unsynced: bool,
+/// Largest encoded record accepted by the decoder.
+pub const MAX_RECORD: usize = 64 * 1024;
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
 }
 
-/// The group-commit writer for usage records. Callers enqueue a record and wait until a
-/// leader (one of the waiting callers) has committed a batch that includes it.
-pub struct AuditWriter {
-    store: Arc<dyn Store>,
-    store_id: Vec<u8>,
-    config: AuditConfig,
-    state: Mutex<Pending>,
-    done: Condvar,
-    last_sync: Mutex<Instant>,
+/// Encodes a usage record (before chaining) with the use counts it implies.
+pub fn encode_record(r: &AuditRecord, use_of: Option<(u64, u32)>, grant: Option<u64>) -> Vec<u8> {
+    let mut o = Vec::with_capacity(160);
+    o.push(1); // codec version
+    o.extend_from_slice(&r.time.to_be_bytes());
+    o.extend_from_slice(&r.keyring.to_be_bytes());
+    put_str(&mut o, &r.identity);
+    put_str(&mut o, &r.action);
+    match r.key_id {
+        Some(k) => {
+            o.push(1);
+            o.extend_from_slice(&k.to_be_bytes());
+        }
+        None => o.push(0),
+    }
+    match r.key_version {
+        Some(v) => {
+            o.push(1);
+            o.extend_from_slice(&v.to_be_bytes());
+        }
+        None => o.push(0),
+    }
+    o.push(match r.outcome {
+        Outcome::Ok => 0,
+        Outcome::Denied => 1,
+        Outcome::Error => 2,
+    });
+    put_str(&mut o, &r.error);
+    put_str(&mut o, &r.context);
+    o.extend_from_slice(&r.pid.to_be_bytes());
+    put_str(&mut o, &r.request_id);
+    put_str(&mut o, &r.detail);
+    match use_of {
+        Some((k, v)) => {
+            o.push(1);
+            o.extend_from_slice(&k.to_be_bytes());
+            o.extend_from_slice(&v.to_be_bytes());
+        }
+        None => o.push(0),
+    }
+    match grant {
+        Some(g) => {
+            o.push(1);
+            o.extend_from_slice(&g.to_be_bytes());
+        }
+        None => o.push(0),
+    }
+    o
 }
 
-impl AuditWriter {
-    pub fn new(store: Arc<dyn Store>, store_id: Vec<u8>, config: AuditConfig) -> AuditWriter {
-        AuditWriter {
-            store,
-            store_id,
-            config,
-            state: Mutex::new(Pending {
-                records: Vec::new(),
-                uses: HashMap::new(),
-                grant_uses: HashMap::new(),
-                next_ticket: 1,
-                committed: 0,
-                leader: false,
-                failed: None,
-                unsynced: false,
-            }),
-            done: Condvar::new(),
-            last_sync: Mutex::new(Instant::now()),
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|e| *e <= self.b.len());
+        let end = end.ok_or_else(|| Error::integrity("audit record truncated"))?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_be_bytes(a))
+    }
+    fn string(&mut self) -> Result<String> {
+        let n = self.u32()? as usize;
+        if n > MAX_RECORD {
+            return Err(Error::integrity("audit record field too long"));
+        }
+        String::from_utf8(self.take(n)?.to_vec())
+            .map_err(|_| Error::integrity("audit record field is not UTF-8"))
+    }
+    fn flag(&mut self) -> Result<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(Error::integrity("audit record flag is malformed")),
         }
     }
+}
 
-    pub fn config(&self) -> AuditConfig {
-        self.config
+/// A decoded usage record with its use counts.
+pub type DecodedRecord = (AuditRecord, Option<(u64, u32)>, Option<u64>);
+
+/// Decodes what [`encode_record`] wrote; any malformed input is an `Integrity` error.
+pub fn decode_record(b: &[u8]) -> Result<DecodedRecord> {
+    if b.len() > MAX_RECORD {
+        return Err(Error::integrity("audit record too long"));
     }
-
-    /// Records one usage (and the use counts it implies) and returns once it is durable
-    /// as configured.
-    pub fn record(
-        &self,
-        rec: AuditRecord,
-        use_of: Option<(u64, u32)>,
-        grant: Option<u64>,
-    ) -> Result<()> {
-        let mut st = self
-            .state
-            .lock()
-            .map_err(|_| Error::internal("audit lock"))?;
-        let ticket = st.next_ticket;
-        st.next_ticket += 1;
-        st.records.push(rec);
-        if let Some(k) = use_of {
-            *st.uses.entry(k).or_insert(0) += 1;
-        }
-        if let Some(g) = grant {
-            *st.grant_uses.entry(g).or_insert(0) += 1;
-        }
-        loop {
-            if st.committed >= ticket {
-                if let Some((upto, e)) = &st.failed {
-                    if *upto >= ticket && self.config.fail_closed {
-                        return Err(e.clone());
-                    }
-                }
-                break;
-            }
-            if !st.leader {
-                st.leader = true;
-                let batch = std::mem::take(&mut st.records);
-                let uses = std::mem::take(&mut st.uses);
-                let grant_uses = std::mem::take(&mut st.grant_uses);
-                let upto = st.next_ticket - 1;
-                drop(st);
-                let res = self.commit(batch, uses, grant_uses);
-                st = self
-                    .state
-                    .lock()
-                    .map_err(|_| Error::internal("audit lock"))?;
-                st.leader = false;
-                st.committed = upto;
-                match res {
-                    Ok(()) => st.unsynced = true,
-                    Err(e) => {
-                        let e = Error::new(
-                            ErrorKind::AuditUnavailable,
-                            format!("audit trail could not be written: {}", e.message()),
-                        );
-                        st.failed = Some((upto, e));
-                    }
-                }
-                self.done.notify_all();
-                continue;
-            }
-            st = self
-                .done
-                .wait(st)
-                .map_err(|_| Error::internal("audit lock"))?;
-        }
-        let need_sync = st.unsynced;
-        drop(st);
-        if need_sync {
-            self.maybe_sync()?;
-        }
-        Ok(())
+    let mut r = Reader { b, at: 0 };
+    if r.u8()? != 1 {
+        return Err(Error::integrity("unknown audit record codec"));
     }
-
-    fn commit(
-        &self,
-        mut batch: Vec<AuditRecord>,
-        uses: HashMap<(u64, u32), u64>,
-        grant_uses: HashMap<u64, u64>,
-    ) -> Result<()> {
-        let sid = self.store_id.clone();
-        crate::core::store::write(self.store.as_ref(), |tx| {
-            append_in_tx(tx, &sid, &mut batch)?;
-            for ((k, v), n) in &uses {
-                tx.version_add_uses(*k, *v, *n)?;
-            }
-            for (g, n) in &grant_uses {
-                tx.grant_add_uses(*g, *n)?;
-            }
-            Ok(())
-        })
+    let time = r.u64()? as i64;
+    let keyring = r.u64()?;
+    let identity = r.string()?;
+    let action = r.string()?;
+    let key_id = if r.flag()? { Some(r.u64()?) } else { None };
+    let key_version = if r.flag()? { Some(r.u32()?) } else { None };
+    let outcome = match r.u8()? {
+        0 => Outcome::Ok,
+        1 => Outcome::Denied,
+        2 => Outcome::Error,
+        _ => return Err(Error::integrity("audit record outcome is malformed")),
+    };
+    let error = r.string()?;
+    let context = r.string()?;
+    let pid = r.u32()?;
+    let request_id = r.string()?;
+    let detail = r.string()?;
+    let use_of = if r.flag()? {
+        Some((r.u64()?, r.u32()?))
+    } else {
+        None
+    };
+    let grant = if r.flag()? { Some(r.u64()?) } else { None };
+    if r.at != b.len() {
+        return Err(Error::integrity("trailing bytes after audit record"));
     }
+    Ok((
+        AuditRecord {
+            seq: 0,
+            time,
+            keyring,
+            identity,
+            action,
+            key_id,
+            key_version,
+            outcome,
+            error,
+            context,
+            pid,
+            request_id,
+            detail,
+            prev_hash: Vec::new(),
+            hash: Vec::new(),
+        },
+        use_of,
+        grant,
+    ))
+}
 
-    fn maybe_sync(&self) -> Result<()> {
-        let due = match self.config.durability {
-            Durability::Strict => true,
-            Durability::Batched { window } => self
-                .last_sync
-                .lock()
-                .map(|t| t.elapsed() >= window)
-                .unwrap_or(true),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codec_round_trip_and_truncation() {
+        let r = AuditRecord {
+            seq: 0,
+            time: 123,
+            keyring: 1,
+            identity: "alice".into(),
+            action: "encrypt".into(),
+            key_id: Some(7),
+            key_version: Some(2),
+            outcome: Outcome::Denied,
+            error: "access denied".into(),
+            context: "tenant".into(),
+            pid: 42,
+            request_id: "r1".into(),
+            detail: String::new(),
+            prev_hash: vec![],
+            hash: vec![],
         };
-        if due {
-            if let Ok(mut t) = self.last_sync.lock() {
-                *t = Instant::now();
-            }
-            if let Ok(mut st) = self.state.lock() {
-                st.unsynced = false;
-            }
-            self.store.sync()?;
+        let b = encode_record(&r, Some((7, 2)), None);
+        let (d, u, g) = decode_record(&b).unwrap();
+        assert_eq!(d, r);
+        assert_eq!(u, Some((7, 2)));
+        assert_eq!(g, None);
+        for n in 0..b.len() {
+            assert!(decode_record(&b[..n]).is_err());
         }
-        Ok(())
-    }
-
-    /// Syncs committed records when some are not yet on disk (the background flusher).
-    pub fn sync_if_pending(&self) -> Result<()> {
-        let pending = self.state.lock().map(|s| s.unsynced).unwrap_or(false);
-        if pending {
-            if let Ok(mut st) = self.state.lock() {
-                st.unsynced = false;
-            }
-            if let Ok(mut t) = self.last_sync.lock() {
-                *t = Instant::now();
-            }
-            self.store.sync()?;
-        }
-        Ok(())
-    }
-
-    /// Syncs whatever is committed but not yet on disk (called on close).
-    pub fn flush(&self) -> Result<()> {
-        self.store.sync()
     }
 }

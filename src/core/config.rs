@@ -25,6 +25,8 @@ pub struct Config {
     pub identity_kdf: KdfParams,
     /// Write the owner identity's secret beside a new store (embedded default).
     pub owner_secret_file: Option<PathBuf>,
+    /// Folder of the usage journals (per-operation audit records before they are chained).
+    pub journal_dir: PathBuf,
 }
 
 impl Config {
@@ -82,6 +84,7 @@ impl Config {
         }
         Ok(Config {
             owner_secret_file: Some(sibling(&store_path, "owner")),
+            journal_dir: sibling(&store_path, "journal"),
             store_path,
             master,
             audit,

@@ -479,7 +479,7 @@ pub fn aes_cbc_pad_encrypt(key: &[u8], iv: &[u8; 16], plaintext: &[u8]) -> Resul
 pub fn aes_cbc_pad_decrypt(key: &[u8], iv: &[u8; 16], ciphertext: &[u8]) -> Result<Secret> {
     let k = cipher::PaddedBlockDecryptingKey::cbc_pkcs7(cipher_key(key)?)
         .map_err(|_| Error::crypto("AES-CBC key setup failed"))?;
-    if ciphertext.is_empty() || ciphertext.len() % AES_BLOCK_LEN != 0 {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(AES_BLOCK_LEN) {
         return Err(Error::bad_ciphertext(
             "AES-CBC ciphertext must be a non-empty multiple of 16 bytes",
         ));
@@ -495,7 +495,7 @@ pub fn aes_cbc_pad_decrypt(key: &[u8], iv: &[u8; 16], ciphertext: &[u8]) -> Resu
 
 /// AES-CBC without padding (CKM_AES_CBC): the input must be a multiple of 16 bytes.
 pub fn aes_cbc_encrypt_no_pad(key: &[u8], iv: &[u8; 16], plaintext: &[u8]) -> Result<Vec<u8>> {
-    if plaintext.len() % AES_BLOCK_LEN != 0 {
+    if !plaintext.len().is_multiple_of(AES_BLOCK_LEN) {
         return Err(Error::invalid(
             "AES-CBC input must be a multiple of 16 bytes",
         ));
@@ -510,7 +510,7 @@ pub fn aes_cbc_encrypt_no_pad(key: &[u8], iv: &[u8; 16], plaintext: &[u8]) -> Re
 
 /// AES-CBC decryption without padding removal.
 pub fn aes_cbc_decrypt_no_pad(key: &[u8], iv: &[u8; 16], ciphertext: &[u8]) -> Result<Secret> {
-    if ciphertext.len() % AES_BLOCK_LEN != 0 {
+    if !ciphertext.len().is_multiple_of(AES_BLOCK_LEN) {
         return Err(Error::bad_ciphertext(
             "AES-CBC ciphertext must be a multiple of 16 bytes",
         ));
@@ -563,7 +563,7 @@ fn kek(key: &[u8]) -> Result<key_wrap::KeyEncryptionKey<key_wrap::AesBlockCipher
 /// RFC 3394 AES key wrap. `data` must be a multiple of 8 bytes, at least 16.
 pub fn aes_kw_wrap(kek_bytes: &[u8], data: &[u8]) -> Result<Vec<u8>> {
     use key_wrap::KeyWrap;
-    if data.len() < 16 || data.len() % 8 != 0 {
+    if data.len() < 16 || !data.len().is_multiple_of(8) {
         return Err(Error::invalid(
             "AES-KW input must be a multiple of 8 bytes and at least 16",
         ));
@@ -581,7 +581,7 @@ pub fn aes_kw_wrap(kek_bytes: &[u8], data: &[u8]) -> Result<Vec<u8>> {
 /// RFC 3394 AES key unwrap; an integrity-check failure is `InvalidCiphertext`.
 pub fn aes_kw_unwrap(kek_bytes: &[u8], wrapped: &[u8]) -> Result<Secret> {
     use key_wrap::KeyWrap;
-    if wrapped.len() < 24 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 24 || !wrapped.len().is_multiple_of(8) {
         return Err(Error::bad_ciphertext(
             "AES-KW wrapped data must be a multiple of 8 bytes and at least 24",
         ));
@@ -615,7 +615,7 @@ pub fn aes_kwp_wrap(kek_bytes: &[u8], data: &[u8]) -> Result<Vec<u8>> {
 /// RFC 5649 AES key unwrap with padding; an integrity failure is `InvalidCiphertext`.
 pub fn aes_kwp_unwrap(kek_bytes: &[u8], wrapped: &[u8]) -> Result<Secret> {
     use key_wrap::KeyWrapPadded;
-    if wrapped.len() < 16 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 16 || !wrapped.len().is_multiple_of(8) {
         return Err(Error::bad_ciphertext(
             "AES-KWP wrapped data must be a multiple of 8 bytes and at least 16",
         ));

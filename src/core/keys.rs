@@ -357,14 +357,14 @@ impl Kms {
 
     /// Rotates a key whose automatic rotation is due, exactly once across processes: the
     /// due condition is checked again inside the write transaction.
-    pub(crate) fn rotate_due(&self, c: &Caller, key_id: u64) -> Result<()> {
+    pub(crate) fn rotate_due(&self, c: &Caller, key_id: u64, observed_uses: u64) -> Result<()> {
         let now = now();
         let sid = self.inner.store_id;
         let done = store::write(self.store(), |tx| {
             let Some(mut k) = tx.key_get(key_id)? else {
                 return Ok(None);
             };
-            if !is_due(tx, &k, now)? {
+            if !is_due(tx, &k, now, observed_uses)? {
                 return Ok(None);
             }
             let v = self.add_version(tx, &mut k, None)?;
@@ -712,10 +712,10 @@ impl Kms {
                 continue;
             }
             if matches!(k.state, KeyState::Active) && k.origin == Origin::Generated {
-                let due = store::read(self.store(), |tx| is_due(tx, &k, now))?;
+                let due = store::read(self.store(), |tx| is_due(tx, &k, now, 0))?;
                 if due {
                     let before = k.primary_version;
-                    self.rotate_due(c, k.id)?;
+                    self.rotate_due(c, k.id, 0)?;
                     let after = store::read(self.store(), |tx| tx.key_get(k.id))?
                         .map(|k| k.primary_version)
                         .unwrap_or(before);
@@ -801,7 +801,9 @@ fn apply_state(tx: &mut dyn Tx, k: &mut KeyRecord, to: KeyState) -> Result<()> {
 }
 
 /// Whether automatic rotation is due, from stored facts (time, or persisted use count).
-fn is_due(tx: &mut dyn Tx, k: &KeyRecord, now: i64) -> Result<bool> {
+/// `observed_uses` is the count a handle saw in memory (usage records reach the store in
+/// batches, so the stored count may lag by one batch).
+fn is_due(tx: &mut dyn Tx, k: &KeyRecord, now: i64, observed_uses: u64) -> Result<bool> {
     if k.state != KeyState::Active || k.origin == Origin::Imported {
         return Ok(false);
     }
@@ -812,7 +814,7 @@ fn is_due(tx: &mut dyn Tx, k: &KeyRecord, now: i64) -> Result<bool> {
     }
     if let Some(limit) = k.rotate_after_uses {
         if let Some(v) = tx.version_get(k.id, k.primary_version)? {
-            if v.uses >= limit {
+            if v.uses.max(observed_uses) >= limit {
                 return Ok(true);
             }
         }

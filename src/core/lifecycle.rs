@@ -167,17 +167,22 @@ pub fn next_state(
     }
 }
 
+/// Whether `action` produces newly protected data (and so needs the primary version).
+pub fn protects(action: Action) -> bool {
+    matches!(
+        action,
+        A::Encrypt | A::GenerateDataKey | A::Sign | A::Mac | A::Wrap | A::Derive | A::PutSecret
+    )
+}
+
 /// Whether a key in `state` (and `compromised`) may be used for `action` with a given
 /// version role. `primary` is true when the operation produces new protected data
 /// (encrypt, sign, mac, wrap, derive); false when it only reads old data (decrypt, verify).
 pub fn check_use(key: &str, state: KeyState, compromised: bool, action: Action) -> Result<()> {
-    let protects = matches!(
-        action,
-        A::Encrypt | A::GenerateDataKey | A::Sign | A::Mac | A::Wrap | A::Derive
-    );
+    let protects = protects(action);
     let processes = matches!(
         action,
-        A::Decrypt | A::Verify | A::Unwrap | A::GetPublicKey | A::ReEncrypt
+        A::Decrypt | A::Verify | A::Unwrap | A::GetPublicKey | A::ReEncrypt | A::GetSecret
     );
     let ok = match state {
         S::Active => !(compromised && protects),

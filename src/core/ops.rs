@@ -54,7 +54,12 @@ pub(crate) fn seal_message(
     Ok(out)
 }
 
-fn open_message(k: &KeyRecord, material: &[u8], ct: &[u8], ctx: &Context) -> Result<Secret> {
+pub(crate) fn open_message(
+    k: &KeyRecord,
+    material: &[u8],
+    ct: &[u8],
+    ctx: &Context,
+) -> Result<Secret> {
     let (h, body) = Header::parse(ct)?;
     if gcm_alg(k.spec)? != h.alg {
         return Err(Error::bad_ciphertext(
@@ -310,7 +315,7 @@ impl Kms {
             c,
             KeySel::Ref(key),
             Some(ver),
-            Action::Mac,
+            Action::Verify,
             Usage::MAC,
             &Context::new(),
             |k, _, m| crypto::hmac_verify(hmac_hash(k.spec)?, m, data, tag),

@@ -35,6 +35,8 @@ pub fn role_allows(roles: Roles, action: Action) -> bool {
         Action::Describe | Action::List => roles.0 != 0,
         Action::ReadAudit => roles.contains(Roles::AUDITOR),
         Action::ManageIdentities | Action::ManageStore => roles.contains(Roles::SECURITY_OFFICER),
+        // Certificates and data objects: written by key administrators and token users.
+        Action::WriteObject => roles.contains(Roles::ADMIN) || roles.contains(Roles::USER),
         Action::Random | Action::Authenticate => true,
         _ => false,
     }

@@ -145,7 +145,14 @@ impl Kms {
             seal::write_private_file(path, format!("{OWNER}:{secret}\n").as_bytes())?;
         }
         let store_id = sealer.store_id();
-        let audit = AuditWriter::new(store.clone(), store_id.to_vec(), cfg.audit);
+        let audit = AuditWriter::new(
+            store.clone(),
+            store_id.to_vec(),
+            cfg.audit,
+            cfg.journal_dir.clone(),
+        );
+        // Chain what processes that died left in their journals.
+        audit.ingest_orphans()?;
         let kms = Kms {
             inner: Arc::new(Inner {
                 store,
@@ -193,21 +200,34 @@ impl Kms {
         self.authenticate(DEFAULT_KEYRING, name, secret.as_bytes())
     }
 
+    /// The background thread that chains journaled usage records (every 20 ms), syncs the
+    /// journal (every audit window) and takes over dead processes' journals (every second).
     fn start_flusher(&self) {
-        let Durability::Batched { window } = self.inner.cfg.audit.durability else {
-            return;
+        let window = match self.inner.cfg.audit.durability {
+            Durability::Batched { window } => window.max(Duration::from_millis(1)),
+            Durability::Strict => Duration::from_secs(3600),
         };
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let window = window.max(Duration::from_millis(1));
+        let tick = Duration::from_millis(20);
         let _ = std::thread::Builder::new()
-            .name("kms-audit-sync".into())
-            .spawn(move || loop {
-                std::thread::sleep(window);
-                match weak.upgrade() {
-                    Some(inner) => {
-                        let _ = inner.audit.sync_if_pending();
+            .name("kms-audit".into())
+            .spawn(move || {
+                let mut since_sync = Duration::ZERO;
+                let mut since_orphans = Duration::ZERO;
+                loop {
+                    std::thread::sleep(tick);
+                    let Some(inner) = weak.upgrade() else { break };
+                    since_sync += tick;
+                    since_orphans += tick;
+                    if since_sync >= window {
+                        since_sync = Duration::ZERO;
+                        let _ = inner.audit.sync_journal();
                     }
-                    None => break,
+                    let _ = inner.audit.ingest_own();
+                    if since_orphans >= Duration::from_secs(1) {
+                        since_orphans = Duration::ZERO;
+                        let _ = inner.audit.ingest_orphans();
+                    }
                 }
             });
     }
@@ -630,6 +650,11 @@ impl Kms {
             Ok(g) => g,
             Err(e) => return Err(self.refuse(c, action, Some(k.id), version, ctx, e)),
         };
+        if let Some(g) = grant {
+            if let Err(e) = self.consume_grant(c, g) {
+                return Err(self.refuse(c, action, Some(k.id), version, ctx, e));
+            }
+        }
         let checked = self.check_key_use(c, k, version, action, usage);
         let (k, ver) = match checked {
             Ok(v) => v,
@@ -660,14 +685,33 @@ impl Kms {
         rec.context = self.context_text(ctx);
         self.inner
             .audit
-            .record(rec, counts.then_some((k.id, ver)), grant)?;
-        if grant.is_some() {
-            // A counted grant changed: drop the cached copy so the next check sees the count.
-            if let Ok(mut m) = self.inner.cache.write() {
-                m.grants.remove(&(c.keyring, c.identity.clone()));
-            }
-        }
+            .record(rec, counts.then_some((k.id, ver)), None)?;
         Ok(out)
+    }
+
+    /// Counts one use of a grant with a use limit, in its own transaction so the limit holds
+    /// exactly across threads and processes.
+    fn consume_grant(&self, c: &Caller, grant_id: u64) -> Result<()> {
+        let r = store::write(self.store(), |tx| {
+            let g = tx
+                .grants_for(c.keyring, &c.identity)?
+                .into_iter()
+                .find(|g| g.id == grant_id)
+                .ok_or_else(|| Error::new(ErrorKind::AccessDenied, "grant revoked"))?;
+            if let Some(max) = g.max_uses {
+                if g.uses >= max {
+                    return Err(Error::new(
+                        ErrorKind::AccessDenied,
+                        format!("access denied: grant {grant_id} has used all {max} uses"),
+                    ));
+                }
+            }
+            tx.grant_add_uses(grant_id, 1)
+        });
+        if let Ok(mut m) = self.inner.cache.write() {
+            m.grants.remove(&(c.keyring, c.identity.clone()));
+        }
+        r
     }
 
     /// State, usage and version checks (with lazy rotation); returns the key record to use
@@ -695,13 +739,26 @@ impl Kms {
         }
         let ver = match version {
             None => {
-                if self.rotation_due(&k) {
-                    self.rotate_due(c, id).map_err(|e| (id, e))?;
+                if let Some(observed) = self.rotation_due(&k) {
+                    self.rotate_due(c, id, observed).map_err(|e| (id, e))?;
                     k = self.key_by_id(c, id).map_err(|e| (id, e))?;
                 }
                 k.primary_version
             }
             Some(v) => {
+                if v != k.primary_version && lifecycle::protects(action) {
+                    return Err((
+                        id,
+                        Error::new(
+                            ErrorKind::KeyState,
+                            format!(
+                                "key {} version {v} is not the primary version ({}): older versions decrypt and verify only",
+                                k.label(),
+                                k.primary_version
+                            ),
+                        ),
+                    ));
+                }
                 if v < k.min_decrypt_version {
                     return Err((
                         id,
@@ -727,23 +784,25 @@ impl Kms {
         Ok((k, ver))
     }
 
-    fn rotation_due(&self, k: &KeyRecord) -> bool {
+    /// Whether automatic rotation looks due; returns the use count this handle observed
+    /// (the transaction that rotates re-checks with it and the stored count).
+    fn rotation_due(&self, k: &KeyRecord) -> Option<u64> {
         if k.origin == Origin::Imported {
-            return false;
+            return None;
         }
+        let observed = self
+            .material(k, k.primary_version)
+            .map(|l| l.uses_base + l.uses_local.load(Ordering::Relaxed))
+            .unwrap_or(0);
         if let Some(next) = k.next_rotation() {
             if now() >= next {
-                return true;
+                return Some(observed);
             }
         }
-        if let Some(limit) = k.rotate_after_uses {
-            if let Ok(l) = self.material(k, k.primary_version) {
-                if l.uses_base + l.uses_local.load(Ordering::Relaxed) >= limit {
-                    return true;
-                }
-            }
+        match k.rotate_after_uses {
+            Some(limit) if observed >= limit => Some(observed),
+            _ => None,
         }
-        false
     }
 
     /// A management request: in one write transaction, re-read the key, check the policy,

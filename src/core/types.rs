@@ -323,10 +323,14 @@ pub enum Action {
     Random,
     Maintain,
     ManageStore,
+    // objects and application secrets (appended: codes are stable)
+    WriteObject,
+    PutSecret,
+    GetSecret,
 }
 
 impl Action {
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 33] = [
         Action::Encrypt,
         Action::Decrypt,
         Action::GenerateDataKey,
@@ -357,6 +361,9 @@ impl Action {
         Action::Random,
         Action::Maintain,
         Action::ManageStore,
+        Action::WriteObject,
+        Action::PutSecret,
+        Action::GetSecret,
     ];
 
     pub fn name(self) -> &'static str {
@@ -391,6 +398,9 @@ impl Action {
             Action::Random => "random",
             Action::Maintain => "maintain",
             Action::ManageStore => "manage-store",
+            Action::WriteObject => "write-object",
+            Action::PutSecret => "put-secret",
+            Action::GetSecret => "get-secret",
         }
     }
 
@@ -434,6 +444,8 @@ impl Action {
                 | Action::Unwrap
                 | Action::Derive
                 | Action::GetPublicKey
+                | Action::PutSecret
+                | Action::GetSecret
         )
     }
 

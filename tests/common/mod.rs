@@ -51,7 +51,7 @@ fn newest_source() -> Option<(PathBuf, SystemTime)> {
                 stack.extend(rd.flatten().map(|e| e.path()));
             }
         } else if let Ok(m) = meta.modified() {
-            if newest.as_ref().map_or(true, |(_, t)| m > *t) {
+            if newest.as_ref().is_none_or(|(_, t)| m > *t) {
                 newest = Some((p, m));
             }
         }

@@ -72,3 +72,10 @@ pub fn child(test: &str, env: &[(&str, &str)]) -> std::process::Command {
     }
     c
 }
+
+/// The SQLite write-ahead log beside a store file.
+pub fn wal_path(store: &Path) -> PathBuf {
+    let mut s = store.as_os_str().to_os_string();
+    s.push("-wal");
+    PathBuf::from(s)
+}

@@ -99,10 +99,10 @@ impl SqliteStore {
         }
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
-        // WAL: readers do not block the writer; NORMAL sync: a commit survives a process
-        // crash at once and a power loss after the next checkpoint or explicit sync.
+        // WAL: readers do not block the writer. FULL: every commit (a key created, rotated,
+        // disabled; a batch of usage records) is on disk before it returns.
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&conn)?;

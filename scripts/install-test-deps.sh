@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what the test suites need on a fresh Debian machine (run as root; a no-op when
+# everything is present). Tools: valgrind and the C compiler (C API tests), pkg-config,
+# pkcs11-tool (opensc), SoftHSM2 (benchmark peer), the OpenSSL PKCS#11 engine (libp11),
+# Go (bindings), PostgreSQL (fleet store), Python packages (PyKCS11, pytest, cffi).
+set -euo pipefail
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have valgrind || need_apt+=(valgrind)
+have pkg-config || need_apt+=(pkg-config)
+have pkcs11-tool || need_apt+=(opensc)
+have softhsm2-util || need_apt+=(softhsm2)
+[ -e /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ] || [ -e /usr/lib/aarch64-linux-gnu/engines-3/pkcs11.so ] \
+	|| need_apt+=(libengine-pkcs11-openssl)
+have go || [ -x /usr/lib/go/bin/go ] || need_apt+=(golang-go)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+have g++ || need_apt+=(g++)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-test-deps: missing ${need_apt[*]} and not root: install them first" >&2
+		exit 1
+	fi
+	echo "install-test-deps: apt-get install ${need_apt[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+	# The postgresql package starts a cluster service; tests run their own servers.
+	if printf '%s\n' "${need_apt[@]}" | grep -qx postgresql; then
+		(pg_ctlcluster --help >/dev/null 2>&1 && for c in $(pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}'); do
+			pg_ctlcluster ${c%/*} ${c#*/} stop || true
+		done) || true
+	fi
+fi
+
+py_need=()
+python3 -c 'import PyKCS11' 2>/dev/null || py_need+=(PyKCS11)
+python3 -c 'import pytest' 2>/dev/null || py_need+=(pytest)
+python3 -c 'import cffi' 2>/dev/null || py_need+=(cffi)
+if [ ${#py_need[@]} -gt 0 ]; then
+	echo "install-test-deps: pip install ${py_need[*]}"
+	python3 -m pip install -q "${py_need[@]}"
+fi
+echo "install-test-deps: ok"
