@@ -131,6 +131,12 @@ pub const KMS_ACTION_RANDOM: u32 = 28;
 pub const KMS_ACTION_MAINTAIN: u32 = 29;
 /// Action manage-store.
 pub const KMS_ACTION_MANAGE_STORE: u32 = 30;
+/// Action write-object (PKCS#11 certificates and data objects).
+pub const KMS_ACTION_WRITE_OBJECT: u32 = 31;
+/// Action put-secret (write or delete an application secret with a key).
+pub const KMS_ACTION_PUT_SECRET: u32 = 32;
+/// Action get-secret (read an application secret protected by a key).
+pub const KMS_ACTION_GET_SECRET: u32 = 33;
 
 // Signing algorithms (`SignAlg::code`).
 /// Signing algorithm ECDSA_SHA256.
@@ -257,6 +263,9 @@ mod tests {
             (KMS_ACTION_RANDOM, Action::Random),
             (KMS_ACTION_MAINTAIN, Action::Maintain),
             (KMS_ACTION_MANAGE_STORE, Action::ManageStore),
+            (KMS_ACTION_WRITE_OBJECT, Action::WriteObject),
+            (KMS_ACTION_PUT_SECRET, Action::PutSecret),
+            (KMS_ACTION_GET_SECRET, Action::GetSecret),
         ];
         for (c, a) in actions {
             assert_eq!(c, a.code(), "{a:?}");

@@ -31,6 +31,7 @@ mod ctx;
 mod identity;
 mod key;
 mod misc;
+mod secret;
 mod stream;
 
 use std::ffi::c_char;
@@ -51,6 +52,7 @@ pub use ctx::*;
 pub use identity::*;
 pub use key::*;
 pub use misc::*;
+pub use secret::*;
 pub use stream::*;
 
 /// Decodes an encryption context given as two parallel string arrays (`keys[i]` = `values[i]`,

@@ -192,6 +192,15 @@ static void test_audit(void) {
     CHECK_ST(KMS_ERR_ACCESS_DENIED, kms_audit_verify(app, NULL, 0, &r, ERR));
 }
 
+static void test_secrets_denied(void) {
+    kms_buffer out = {NULL, 0};
+    CHECK_ST(KMS_OK, kms_secret_put(owner, "svc/pw", "other", (const uint8_t *)"pw", 2, NULL, ERR));
+    CHECK_ST(KMS_ERR_ACCESS_DENIED, kms_secret_get(app, "svc/pw", 0, &out, ERR));
+    CHECK(out.data == NULL);
+    CHECK_ST(KMS_ERR_ACCESS_DENIED, kms_secret_put(app, "svc/pw", "other", (const uint8_t *)"x", 1, NULL, ERR));
+    CHECK_ST(KMS_ERR_ACCESS_DENIED, kms_secret_delete(app, "svc/pw", NULL, ERR));
+}
+
 static void test_secret_and_delete(void) {
     CHECK_ST(KMS_OK, kms_identity_set_secret(owner, "app", (const uint8_t *)"new-secret", 10, ERR));
     CHECK_ST(KMS_ERR_INVALID_ARGUMENT, kms_identity_set_secret(owner, "app", (const uint8_t *)"x", 1, ERR));
@@ -208,6 +217,7 @@ int main(void) {
     test_identities(db);
     test_grants();
     test_audit();
+    test_secrets_denied();
     test_secret_and_delete();
     CHECK(kms_close(app) == KMS_OK);
     CHECK(kms_close(owner) == KMS_OK);
