@@ -335,6 +335,21 @@
 #define KMS_ACTION_MANAGE_STORE 30
 
 /**
+ * Action write-object (PKCS#11 certificates and data objects).
+ */
+#define KMS_ACTION_WRITE_OBJECT 31
+
+/**
+ * Action put-secret (write or delete an application secret with a key).
+ */
+#define KMS_ACTION_PUT_SECRET 32
+
+/**
+ * Action get-secret (read an application secret protected by a key).
+ */
+#define KMS_ACTION_GET_SECRET 33
+
+/**
  * Signing algorithm ECDSA_SHA256.
  */
 #define KMS_SIGN_ECDSA_SHA256 1
@@ -1479,6 +1494,65 @@ void kms_error_free(kms_error *err);
  * is a no-op.
  */
 void kms_buffer_free(kms_buffer *buf);
+
+/**
+ * Stores `value` (at most 1 MiB; copied, encrypted under `key`, which needs the encrypt
+ * usage) as a new version of the secret `name` (1 to 256 printable bytes) and writes that
+ * version (1 for a new secret) to `*out_version` when it is not NULL. The name and version
+ * are bound to the ciphertext.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (name, key, value
+ * with a length); `KMS_ERR_INVALID_ARGUMENT` (name, size); `KMS_ERR_NOT_FOUND` (key);
+ * `KMS_ERR_KEY_STATE`; `KMS_ERR_KEY_USAGE`; `KMS_ERR_ACCESS_DENIED`;
+ * `KMS_ERR_ALREADY_EXISTS` (another writer took this version meanwhile: retry).
+ */
+kms_status kms_secret_put(kms_ctx ctx,
+                          const char *name,
+                          const char *key,
+                          const uint8_t *value,
+                          size_t value_len,
+                          uint32_t *out_version,
+                          kms_error **out_err);
+
+/**
+ * Reads version `version` of the secret `name` (0 = the latest) into `*out` (free with
+ * `kms_buffer_free`, which zeroizes). Needs decrypt rights on the protecting key.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (name, out);
+ * `KMS_ERR_NOT_FOUND` (no such secret or version, or deleted); `KMS_ERR_KEY_STATE`;
+ * `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_INVALID_CIPHERTEXT` (stored value altered).
+ */
+kms_status kms_secret_get(kms_ctx ctx,
+                          const char *name,
+                          uint32_t version,
+                          kms_buffer *out,
+                          kms_error **out_err);
+
+/**
+ * Lists the versions of the secret `name` (NULL = of every secret) as a JSON array of
+ * objects {name, version, key_id, created, deleted}, never values, NUL-terminated, through
+ * the output-buffer convention.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (inout_len);
+ * `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_secret_list(kms_ctx ctx,
+                           const char *name,
+                           char *out_json,
+                           size_t *inout_len,
+                           kms_error **out_err);
+
+/**
+ * Deletes every version of the secret `name` (values wiped; the record that they existed
+ * stays) and writes how many versions were deleted to `*out_versions` when not NULL.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (name);
+ * `KMS_ERR_NOT_FOUND`; `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_secret_delete(kms_ctx ctx,
+                             const char *name,
+                             uint32_t *out_versions,
+                             kms_error **out_err);
 
 /**
  * Starts encrypting a stream under `key` (an AES key with the encrypt usage) with a fresh
