@@ -201,7 +201,7 @@ pub fn in_ref<T: Copy>(ptr: *const T, arg: &'static str) -> BResult<T> {
 /// `KMS_ERR_INVALID_ARGUMENT`; more than `KMS_MAX_INPUT` bytes in all is `KMS_ERR_LENGTH`.
 pub fn in_array<'a, T: Copy>(ptr: *const T, count: usize, arg: &'static str) -> BResult<&'a [T]> {
     let bytes = count.checked_mul(std::mem::size_of::<T>());
-    if bytes.map_or(true, |b| b > KMS_MAX_INPUT) {
+    if bytes.is_none_or(|b| b > KMS_MAX_INPUT) {
         return Err(BoundaryError::length(format!(
             "{arg}: {count} elements exceed KMS_MAX_INPUT ({KMS_MAX_INPUT}) bytes"
         )));
