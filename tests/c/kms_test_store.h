@@ -12,7 +12,7 @@ static char kms_test_db[300];
 
 /* Creates a temporary directory and returns the store path inside it. Sets
  * KMS_MIN_DELETION_DAYS=0 so deletion can be tested without waiting. */
-static const char *kms_test_store(void) {
+static inline const char *kms_test_store(void) {
     const char *tmp = getenv("TMPDIR");
     snprintf(kms_test_dir, sizeof kms_test_dir, "%s/kmsctest.XXXXXX",
              tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
@@ -26,14 +26,14 @@ static const char *kms_test_store(void) {
 }
 
 /* Path of a file in the test directory (static buffer, one at a time). */
-static const char *kms_test_path(const char *name) {
+static inline const char *kms_test_path(const char *name) {
     static char p[400];
     snprintf(p, sizeof p, "%s/%s", kms_test_dir, name);
     return p;
 }
 
 /* Removes the store files and any extra files named, then the directory. */
-static void kms_test_cleanup(const char *const *extra) {
+static inline void kms_test_cleanup(const char *const *extra) {
     static const char *const files[] = {"kms.db", "kms.db.key", "kms.db.owner", "kms.db-wal",
                                         "kms.db-shm", "kms.db-journal", NULL};
     size_t i;
@@ -47,7 +47,7 @@ static void kms_test_cleanup(const char *const *extra) {
 }
 
 /* The owner's secret, read from the file beside a new store ("owner:<secret>"). */
-static size_t kms_test_owner_secret(char *out, size_t cap) {
+static inline size_t kms_test_owner_secret(char *out, size_t cap) {
     char line[256];
     FILE *f = fopen(kms_test_path("kms.db.owner"), "r");
     size_t n;
