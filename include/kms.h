@@ -35,6 +35,392 @@
 #define KMS_MAX_STRING 65536
 
 /**
+ * Key spec AES128.
+ */
+#define KMS_SPEC_AES128 1
+
+/**
+ * Key spec AES256.
+ */
+#define KMS_SPEC_AES256 2
+
+/**
+ * Key spec HMAC-SHA256.
+ */
+#define KMS_SPEC_HMAC_SHA256 3
+
+/**
+ * Key spec HMAC-SHA384.
+ */
+#define KMS_SPEC_HMAC_SHA384 4
+
+/**
+ * Key spec HMAC-SHA512.
+ */
+#define KMS_SPEC_HMAC_SHA512 5
+
+/**
+ * Key spec EC-P256.
+ */
+#define KMS_SPEC_EC_P256 6
+
+/**
+ * Key spec EC-P384.
+ */
+#define KMS_SPEC_EC_P384 7
+
+/**
+ * Key spec ED25519.
+ */
+#define KMS_SPEC_ED25519 8
+
+/**
+ * Key spec RSA2048.
+ */
+#define KMS_SPEC_RSA2048 9
+
+/**
+ * Key spec RSA3072.
+ */
+#define KMS_SPEC_RSA3072 10
+
+/**
+ * Key spec RSA4096.
+ */
+#define KMS_SPEC_RSA4096 11
+
+/**
+ * Key spec SECRET.
+ */
+#define KMS_SPEC_SECRET 12
+
+/**
+ * Usage bit: encrypt.
+ */
+#define KMS_USAGE_ENCRYPT 1
+
+/**
+ * Usage bit: decrypt.
+ */
+#define KMS_USAGE_DECRYPT 2
+
+/**
+ * Usage bit: sign.
+ */
+#define KMS_USAGE_SIGN 4
+
+/**
+ * Usage bit: verify.
+ */
+#define KMS_USAGE_VERIFY 8
+
+/**
+ * Usage bit: mac.
+ */
+#define KMS_USAGE_MAC 16
+
+/**
+ * Usage bit: wrap.
+ */
+#define KMS_USAGE_WRAP 32
+
+/**
+ * Usage bit: unwrap.
+ */
+#define KMS_USAGE_UNWRAP 64
+
+/**
+ * Usage bit: derive.
+ */
+#define KMS_USAGE_DERIVE 128
+
+/**
+ * Key state pre-active.
+ */
+#define KMS_STATE_PRE_ACTIVE 1
+
+/**
+ * Key state active.
+ */
+#define KMS_STATE_ACTIVE 2
+
+/**
+ * Key state suspended.
+ */
+#define KMS_STATE_SUSPENDED 3
+
+/**
+ * Key state deactivated.
+ */
+#define KMS_STATE_DEACTIVATED 4
+
+/**
+ * Key state pending-deletion.
+ */
+#define KMS_STATE_PENDING_DELETION 5
+
+/**
+ * Key state destroyed.
+ */
+#define KMS_STATE_DESTROYED 6
+
+/**
+ * Role bit: admin.
+ */
+#define KMS_ROLE_ADMIN 1
+
+/**
+ * Role bit: user.
+ */
+#define KMS_ROLE_USER 2
+
+/**
+ * Role bit: auditor.
+ */
+#define KMS_ROLE_AUDITOR 4
+
+/**
+ * Role bit: security officer.
+ */
+#define KMS_ROLE_SECURITY_OFFICER 8
+
+/**
+ * Action encrypt.
+ */
+#define KMS_ACTION_ENCRYPT 1
+
+/**
+ * Action decrypt.
+ */
+#define KMS_ACTION_DECRYPT 2
+
+/**
+ * Action generate-data-key.
+ */
+#define KMS_ACTION_GENERATE_DATA_KEY 3
+
+/**
+ * Action re-encrypt.
+ */
+#define KMS_ACTION_RE_ENCRYPT 4
+
+/**
+ * Action sign.
+ */
+#define KMS_ACTION_SIGN 5
+
+/**
+ * Action verify.
+ */
+#define KMS_ACTION_VERIFY 6
+
+/**
+ * Action mac.
+ */
+#define KMS_ACTION_MAC 7
+
+/**
+ * Action wrap.
+ */
+#define KMS_ACTION_WRAP 8
+
+/**
+ * Action unwrap.
+ */
+#define KMS_ACTION_UNWRAP 9
+
+/**
+ * Action derive.
+ */
+#define KMS_ACTION_DERIVE 10
+
+/**
+ * Action get-public-key.
+ */
+#define KMS_ACTION_GET_PUBLIC_KEY 11
+
+/**
+ * Action create.
+ */
+#define KMS_ACTION_CREATE 12
+
+/**
+ * Action import.
+ */
+#define KMS_ACTION_IMPORT 13
+
+/**
+ * Action describe.
+ */
+#define KMS_ACTION_DESCRIBE 14
+
+/**
+ * Action list.
+ */
+#define KMS_ACTION_LIST 15
+
+/**
+ * Action rotate.
+ */
+#define KMS_ACTION_ROTATE 16
+
+/**
+ * Action enable.
+ */
+#define KMS_ACTION_ENABLE 17
+
+/**
+ * Action disable.
+ */
+#define KMS_ACTION_DISABLE 18
+
+/**
+ * Action schedule-deletion.
+ */
+#define KMS_ACTION_SCHEDULE_DELETION 19
+
+/**
+ * Action cancel-deletion.
+ */
+#define KMS_ACTION_CANCEL_DELETION 20
+
+/**
+ * Action destroy.
+ */
+#define KMS_ACTION_DESTROY 21
+
+/**
+ * Action set-policy.
+ */
+#define KMS_ACTION_SET_POLICY 22
+
+/**
+ * Action export.
+ */
+#define KMS_ACTION_EXPORT 23
+
+/**
+ * Action update.
+ */
+#define KMS_ACTION_UPDATE 24
+
+/**
+ * Action manage-identities.
+ */
+#define KMS_ACTION_MANAGE_IDENTITIES 25
+
+/**
+ * Action read-audit.
+ */
+#define KMS_ACTION_READ_AUDIT 26
+
+/**
+ * Action authenticate.
+ */
+#define KMS_ACTION_AUTHENTICATE 27
+
+/**
+ * Action random.
+ */
+#define KMS_ACTION_RANDOM 28
+
+/**
+ * Action maintain.
+ */
+#define KMS_ACTION_MAINTAIN 29
+
+/**
+ * Action manage-store.
+ */
+#define KMS_ACTION_MANAGE_STORE 30
+
+/**
+ * Action write-object (PKCS#11 certificates and data objects).
+ */
+#define KMS_ACTION_WRITE_OBJECT 31
+
+/**
+ * Action put-secret (write or delete an application secret with a key).
+ */
+#define KMS_ACTION_PUT_SECRET 32
+
+/**
+ * Action get-secret (read an application secret protected by a key).
+ */
+#define KMS_ACTION_GET_SECRET 33
+
+/**
+ * Signing algorithm ECDSA_SHA256.
+ */
+#define KMS_SIGN_ECDSA_SHA256 1
+
+/**
+ * Signing algorithm ECDSA_SHA384.
+ */
+#define KMS_SIGN_ECDSA_SHA384 2
+
+/**
+ * Signing algorithm ECDSA_SHA512.
+ */
+#define KMS_SIGN_ECDSA_SHA512 3
+
+/**
+ * Signing algorithm ED25519.
+ */
+#define KMS_SIGN_ED25519 4
+
+/**
+ * Signing algorithm RSA_PKCS1_SHA256.
+ */
+#define KMS_SIGN_RSA_PKCS1_SHA256 5
+
+/**
+ * Signing algorithm RSA_PKCS1_SHA384.
+ */
+#define KMS_SIGN_RSA_PKCS1_SHA384 6
+
+/**
+ * Signing algorithm RSA_PKCS1_SHA512.
+ */
+#define KMS_SIGN_RSA_PKCS1_SHA512 7
+
+/**
+ * Signing algorithm RSA_PSS_SHA256.
+ */
+#define KMS_SIGN_RSA_PSS_SHA256 8
+
+/**
+ * Signing algorithm RSA_PSS_SHA384.
+ */
+#define KMS_SIGN_RSA_PSS_SHA384 9
+
+/**
+ * Signing algorithm RSA_PSS_SHA512.
+ */
+#define KMS_SIGN_RSA_PSS_SHA512 10
+
+/**
+ * Bytes a ciphertext from `kms_encrypt` adds to its plaintext (27-byte header + 16-byte
+ * tag): a buffer of `plaintext_len + KMS_CIPHERTEXT_OVERHEAD` always fits.
+ */
+#define KMS_CIPHERTEXT_OVERHEAD 43
+
+/**
+ * The largest signature any key spec makes (RSA-4096: 512 bytes).
+ */
+#define KMS_MAX_SIGNATURE 512
+
+/**
+ * The largest MAC any key spec makes (HMAC-SHA512: 64 bytes).
+ */
+#define KMS_MAX_MAC 64
+
+/**
+ * `kms_key_schedule_deletion` days value meaning "the store's default waiting period".
+ */
+#define KMS_DELETION_DEFAULT 4294967295
+
+/**
  * Detail about a failed call: its status and a human-readable message. Opaque: read it with
  * `kms_error_code` and `kms_error_message`, free it with `kms_error_free`.
  */
@@ -46,6 +432,77 @@ typedef struct kms_error kms_error;
  * (treat them as failures and show `kms_status_str`).
  */
 typedef int32_t kms_status;
+
+/**
+ * A context: an open store and the identity authenticated on it. A generational handle
+ * (never 0); closed with `kms_close`. One context may be used from many threads at once.
+ */
+typedef uint64_t kms_ctx;
+
+/**
+ * Filters for audit queries and exports. Zero-initialize; 0/NULL fields match everything.
+ */
+typedef struct {
+    /**
+     * Only records about this key id; 0 = any.
+     */
+    uint64_t key_id;
+    /**
+     * Only records of this identity, or NULL.
+     */
+    const char *identity;
+    /**
+     * Only this action name ("encrypt", "create-identity" ...), or NULL.
+     */
+    const char *action;
+    /**
+     * Only records at or after this time (microseconds since the epoch); 0 = any.
+     */
+    int64_t since_us;
+    /**
+     * Only records before this time (microseconds since the epoch); 0 = any.
+     */
+    int64_t until_us;
+    /**
+     * Paging: only records with a sequence number greater than this.
+     */
+    uint64_t after_seq;
+    /**
+     * At most this many records; 0 = no limit.
+     */
+    uint64_t limit;
+    /**
+     * Nonzero: newest first.
+     */
+    uint32_t descending;
+} kms_audit_filter;
+
+/**
+ * The result of `kms_audit_verify`.
+ */
+typedef struct {
+    /**
+     * Records checked.
+     */
+    uint64_t records;
+    /**
+     * Sequence number of the first and last record checked.
+     */
+    uint64_t first_seq;
+    uint64_t last_seq;
+    /**
+     * Checkpoints checked.
+     */
+    uint64_t checkpoints;
+    /**
+     * 1 when the chain is intact, 0 when a problem was found.
+     */
+    uint32_t ok;
+    /**
+     * Sequence number where the first problem was seen (0 when ok).
+     */
+    uint64_t problem_seq;
+} kms_audit_report;
 
 /**
  * Bytes allocated by libkms and owned by the caller until `kms_buffer_free`. `data` is NULL
@@ -61,6 +518,132 @@ typedef struct {
      */
     size_t len;
 } kms_buffer;
+
+/**
+ * A grant of actions on a key (or on every key of the keyring) to an identity
+ * (`kms_grant_create`). Zero-initialize it and set what you need.
+ */
+typedef struct {
+    /**
+     * The identity receiving the grant (required).
+     */
+    const char *identity;
+    /**
+     * The key (decimal id or name), or NULL for every key of the keyring.
+     */
+    const char *key;
+    /**
+     * `KMS_ACTION_*` numbers, `action_count` of them (at least one).
+     */
+    const uint32_t *actions;
+    size_t action_count;
+    /**
+     * Expiry (seconds since the epoch); 0 = never.
+     */
+    int64_t expires;
+    /**
+     * The grant allows this many uses, then denies; 0 = unlimited.
+     */
+    uint64_t max_uses;
+    /**
+     * Encryption-context condition: every pair must be present with this value in the
+     * request (parallel arrays, `ctx_count` pairs; NULL/0 = no condition).
+     */
+    const char *const *ctx_keys;
+    const char *const *ctx_values;
+    size_t ctx_count;
+} kms_grant_params;
+
+/**
+ * What a new key should be (`kms_key_create`, `kms_key_import`, `kms_key_import_wrapped`).
+ * Zero-initialize it and set what you need: every 0/NULL field means "default/none".
+ */
+typedef struct {
+    /**
+     * `KMS_SPEC_*` (required for create and import; ignored by import_wrapped, whose blob
+     * names the spec).
+     */
+    uint32_t spec;
+    /**
+     * `KMS_USAGE_*` bits; 0 = the spec's default usages.
+     */
+    uint32_t usage;
+    /**
+     * Alias (unique in the keyring, not all digits) or NULL.
+     */
+    const char *name;
+    /**
+     * Free text or NULL.
+     */
+    const char *description;
+    /**
+     * Tags as "k=v,k2=v2" or NULL.
+     */
+    const char *tags;
+    /**
+     * Activation time (seconds since the epoch); in the future the key starts pre-active.
+     * 0 = now.
+     */
+    int64_t activation_date;
+    /**
+     * Automatic rotation period in seconds; 0 = none.
+     */
+    int64_t rotation_period_seconds;
+    /**
+     * Automatic rotation after this many uses of the primary version; 0 = none.
+     */
+    uint64_t rotate_after_uses;
+    /**
+     * Nonzero: the key may be exported wrapped (`kms_key_export_wrapped`).
+     */
+    uint32_t exportable;
+    /**
+     * Nonzero: start pre-active with no date (enable it with `kms_key_enable`).
+     */
+    uint32_t pre_active;
+} kms_key_params;
+
+/**
+ * Filters for `kms_key_list`. Zero-initialize; 0/NULL fields match everything.
+ */
+typedef struct {
+    /**
+     * Only names starting with this, or NULL.
+     */
+    const char *name_prefix;
+    /**
+     * `KMS_SPEC_*` or 0.
+     */
+    uint32_t spec;
+    /**
+     * `KMS_STATE_*` or 0.
+     */
+    uint32_t state;
+    /**
+     * One tag "k=v" the key must carry, or NULL.
+     */
+    const char *tag;
+    /**
+     * Nonzero: include destroyed keys.
+     */
+    uint32_t include_destroyed;
+    /**
+     * Paging: only keys with an id greater than this (the last id of the previous page).
+     */
+    uint64_t after_id;
+    /**
+     * At most this many keys; 0 = no limit.
+     */
+    uint64_t limit;
+} kms_key_filter;
+
+/**
+ * A streaming encryption or decryption in progress. A generational handle (never 0),
+ * released with `kms_stream_free`. It holds its own reference to the store, so it stays
+ * usable after its context is closed. One stream must not be used from two threads at
+ * once (calls are serialized; interleaving chunks from two threads garbles the stream).
+ */
+typedef uint64_t kms_stream;
 
 /**
  * Success.
@@ -193,6 +776,696 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Audit records matching `filter` (NULL = all) as JSON lines (one object per record:
+ * seq, time_us, keyring, identity, action, key_id, key_version, outcome, error, context,
+ * pid, request_id, detail, prev_hash, hash), NUL-terminated, through the output-buffer
+ * convention. The trail grows with every request: page with `after_seq`/`limit`, and on
+ * `KMS_ERR_BUFFER_TOO_SMALL` retry with the new `*inout_len`. Needs the auditor role.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (inout_len);
+ * `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_audit_query(kms_ctx ctx,
+                           const kms_audit_filter *filter,
+                           char *out_jsonl,
+                           size_t *inout_len,
+                           kms_error **out_err);
+
+/**
+ * Writes the records matching `filter` (NULL = all) as JSON lines to the file `path`
+ * (created with mode 0600 or truncated), and their number to `*out_count` if not NULL.
+ * Needs the auditor role.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (path);
+ * `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_STORE` (the file cannot be written).
+ */
+kms_status kms_audit_export(kms_ctx ctx,
+                            const kms_audit_filter *filter,
+                            const char *path,
+                            uint64_t *out_count,
+                            kms_error **out_err);
+
+/**
+ * As `kms_audit_export`, writing to the caller's open file descriptor `fd` (not closed,
+ * written at its current offset, unbuffered).
+ *
+ * Status: as `kms_audit_export`, plus `KMS_ERR_INVALID_ARGUMENT` for a negative fd.
+ */
+kms_status kms_audit_export_fd(kms_ctx ctx,
+                               const kms_audit_filter *filter,
+                               int32_t fd,
+                               uint64_t *out_count,
+                               kms_error **out_err);
+
+/**
+ * Walks the whole audit chain and checks every link (a changed, removed or reordered
+ * record breaks it); with `checkpoint_key` (NULL/0 = none) also checks the checkpoint
+ * MACs. Needs the auditor role.
+ *
+ * `*out_report` is written whenever the chain could be read: with `KMS_OK` when it is
+ * intact (`ok` = 1), and also with `KMS_ERR_INTEGRITY` when a problem was found (`ok` = 0,
+ * `problem_seq` set; the `kms_error` message says what is wrong).
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INTEGRITY`; `KMS_ERR_INVALID_HANDLE`;
+ * `KMS_ERR_NULL_POINTER` (out_report); `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_STORE`.
+ */
+kms_status kms_audit_verify(kms_ctx ctx,
+                            const uint8_t *checkpoint_key,
+                            size_t checkpoint_key_len,
+                            kms_audit_report *out_report,
+                            kms_error **out_err);
+
+/**
+ * Records a checkpoint over the current head of the audit chain, MACed with the
+ * auditor's `key` (at least 16 bytes; keep it outside the store), and writes the sequence
+ * number it covers to `*out_seq` if not NULL. `kms_audit_verify` with the same key then
+ * also detects a rewritten chain.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER`;
+ * `KMS_ERR_INVALID_ARGUMENT` (short key); `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_audit_checkpoint(kms_ctx ctx,
+                                const uint8_t *key,
+                                size_t key_len,
+                                uint64_t *out_seq,
+                                kms_error **out_err);
+
+/**
+ * Encrypts `plaintext` (at most 64 MiB; use the stream API beyond) under the primary
+ * version of `key` (id or name) with AES-GCM, binding the encryption context. The
+ * ciphertext names the key and version; it is `plaintext_len + KMS_CIPHERTEXT_OVERHEAD`
+ * bytes, and is written through the output-buffer convention (a size query does not
+ * encrypt).
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (key, inout_len,
+ * plaintext with a length, a context array); `KMS_ERR_INVALID_ARGUMENT` (duplicate context
+ * key, too long); `KMS_ERR_NOT_FOUND`; `KMS_ERR_KEY_STATE`; `KMS_ERR_KEY_USAGE`;
+ * `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_encrypt(kms_ctx ctx,
+                       const char *key,
+                       const uint8_t *plaintext,
+                       size_t plaintext_len,
+                       const char *const *ctx_keys,
+                       const char *const *ctx_values,
+                       size_t ctx_count,
+                       uint8_t *out_ciphertext,
+                       size_t *inout_len,
+                       kms_error **out_err);
+
+/**
+ * Decrypts a ciphertext from `kms_encrypt` (the key and version come from it) with the
+ * same encryption context, through the output-buffer convention. A size query does not
+ * decrypt: it answers `ciphertext_len - KMS_CIPHERTEXT_OVERHEAD` (the exact plaintext
+ * length of a well-formed ciphertext); a malformed one is reported by the call that
+ * decrypts. Plaintext is written only after the ciphertext authenticated. To avoid a
+ * caller buffer, use `kms_decrypt_buffer`.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER`;
+ * `KMS_ERR_INVALID_CIPHERTEXT` (malformed, altered, or wrong context); `KMS_ERR_NOT_FOUND`
+ * (its key is gone); `KMS_ERR_KEY_STATE` (key destroyed or version below the minimum);
+ * `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_decrypt(kms_ctx ctx,
+                       const uint8_t *ciphertext,
+                       size_t ciphertext_len,
+                       const char *const *ctx_keys,
+                       const char *const *ctx_values,
+                       size_t ctx_count,
+                       uint8_t *out_plaintext,
+                       size_t *inout_len,
+                       kms_error **out_err);
+
+/**
+ * As `kms_decrypt`, but the plaintext comes in a library-allocated `*out` that the caller
+ * frees with `kms_buffer_free` (which zeroizes). Status: as `kms_decrypt`, without
+ * `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_decrypt_buffer(kms_ctx ctx,
+                              const uint8_t *ciphertext,
+                              size_t ciphertext_len,
+                              const char *const *ctx_keys,
+                              const char *const *ctx_values,
+                              size_t ctx_count,
+                              kms_buffer *out,
+                              kms_error **out_err);
+
+/**
+ * Decrypts and encrypts again under the primary version of `dest_key` (NULL = the same
+ * key) without returning the plaintext: the way to move data to a new version after a
+ * rotation. `dest_ctx_keys` NULL = keep the source context; otherwise the arrays give the
+ * new context (`dest_ctx_count` may be 0 for none). Output-buffer convention; the result
+ * is as long as a well-formed input, which a size query answers without decrypting.
+ *
+ * Status: as `kms_decrypt`, plus the encryption statuses for `dest_key`.
+ */
+kms_status kms_reencrypt(kms_ctx ctx,
+                         const uint8_t *ciphertext,
+                         size_t ciphertext_len,
+                         const char *const *ctx_keys,
+                         const char *const *ctx_values,
+                         size_t ctx_count,
+                         const char *dest_key,
+                         const char *const *dest_ctx_keys,
+                         const char *const *dest_ctx_values,
+                         size_t dest_ctx_count,
+                         uint8_t *out_ciphertext,
+                         size_t *inout_len,
+                         kms_error **out_err);
+
+/**
+ * Generates a data key of `key_len` bytes (16, 32 or 64) for envelope encryption: the
+ * plaintext key comes in `*out_plaintext` (free it with `kms_buffer_free`, which
+ * zeroizes), and the same key encrypted under `key` (with the context bound) through the
+ * output-buffer convention in `out_wrapped` (`key_len + KMS_CIPHERTEXT_OVERHEAD` bytes).
+ * A size query (`out_wrapped` NULL) generates nothing and leaves `*out_plaintext` alone.
+ * Store the wrapped key beside your data; `kms_decrypt_data_key` recovers the plaintext.
+ *
+ * Status: as `kms_encrypt`, plus `KMS_ERR_INVALID_ARGUMENT` for another `key_len` and
+ * `KMS_ERR_NULL_POINTER` for `out_plaintext`.
+ */
+kms_status kms_generate_data_key(kms_ctx ctx,
+                                 const char *key,
+                                 size_t key_len,
+                                 const char *const *ctx_keys,
+                                 const char *const *ctx_values,
+                                 size_t ctx_count,
+                                 kms_buffer *out_plaintext,
+                                 uint8_t *out_wrapped,
+                                 size_t *inout_wrapped_len,
+                                 kms_error **out_err);
+
+/**
+ * As `kms_generate_data_key` but returns only the wrapped key (for data to be encrypted
+ * later, by another party). Status: as `kms_encrypt`.
+ */
+kms_status kms_generate_data_key_without_plaintext(kms_ctx ctx,
+                                                   const char *key,
+                                                   size_t key_len,
+                                                   const char *const *ctx_keys,
+                                                   const char *const *ctx_values,
+                                                   size_t ctx_count,
+                                                   uint8_t *out_wrapped,
+                                                   size_t *inout_wrapped_len,
+                                                   kms_error **out_err);
+
+/**
+ * Decrypts a wrapped data key from `kms_generate_data_key*` into `*out` (free with
+ * `kms_buffer_free`, which zeroizes). Status: as `kms_decrypt_buffer`.
+ */
+kms_status kms_decrypt_data_key(kms_ctx ctx,
+                                const uint8_t *wrapped,
+                                size_t wrapped_len,
+                                const char *const *ctx_keys,
+                                const char *const *ctx_values,
+                                size_t ctx_count,
+                                kms_buffer *out,
+                                kms_error **out_err);
+
+/**
+ * Signs `data` with the primary version of `key` using `alg` (`KMS_SIGN_*`, fitting the
+ * key's spec). With `prehashed` nonzero, `data` is the digest of the message (the hash of
+ * `alg`); otherwise the message itself. The signature (DER for ECDSA, raw for Ed25519 and
+ * RSA) goes through the output-buffer convention; a size query signs too (and is audited),
+ * so pass a buffer of `KMS_MAX_SIGNATURE` bytes to sign in one call. The version used is
+ * written to `*out_version` when it is not NULL.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER`;
+ * `KMS_ERR_INVALID_ARGUMENT` (unknown alg, wrong digest length); `KMS_ERR_KEY_USAGE`
+ * (alg does not fit the key, key not for signing); `KMS_ERR_KEY_STATE`;
+ * `KMS_ERR_NOT_FOUND`; `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_sign(kms_ctx ctx,
+                    const char *key,
+                    uint32_t alg,
+                    const uint8_t *data,
+                    size_t data_len,
+                    uint32_t prehashed,
+                    uint8_t *out_signature,
+                    size_t *inout_len,
+                    uint32_t *out_version,
+                    kms_error **out_err);
+
+/**
+ * Verifies a signature made by `kms_sign` with version `version` of `key` (0 = primary).
+ * Returns `KMS_OK` when it verifies and `KMS_ERR_VERIFICATION_FAILED` when it does not;
+ * other statuses as `kms_sign`.
+ */
+kms_status kms_verify(kms_ctx ctx,
+                      const char *key,
+                      uint32_t version,
+                      uint32_t alg,
+                      const uint8_t *data,
+                      size_t data_len,
+                      uint32_t prehashed,
+                      const uint8_t *signature,
+                      size_t signature_len,
+                      kms_error **out_err);
+
+/**
+ * The public key (SubjectPublicKeyInfo, DER) of version `version` (0 = primary) of an
+ * asymmetric key, through the output-buffer convention.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER`;
+ * `KMS_ERR_NOT_FOUND`; `KMS_ERR_KEY_USAGE` (symmetric key); `KMS_ERR_ACCESS_DENIED`;
+ * `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_get_public_key(kms_ctx ctx,
+                              const char *key,
+                              uint32_t version,
+                              uint8_t *out_spki,
+                              size_t *inout_len,
+                              kms_error **out_err);
+
+/**
+ * Computes an HMAC over `data` with the primary version of an HMAC key, through the
+ * output-buffer convention (a size query computes it too; `KMS_MAX_MAC` bytes always
+ * fit). The version used goes to `*out_version` when it is not NULL.
+ *
+ * Status: as `kms_sign`.
+ */
+kms_status kms_mac(kms_ctx ctx,
+                   const char *key,
+                   const uint8_t *data,
+                   size_t data_len,
+                   uint8_t *out_mac,
+                   size_t *inout_len,
+                   uint32_t *out_version,
+                   kms_error **out_err);
+
+/**
+ * Verifies an HMAC (constant time) with version `version` of `key` (0 = primary):
+ * `KMS_OK` or `KMS_ERR_VERIFICATION_FAILED`; other statuses as `kms_mac`.
+ */
+kms_status kms_verify_mac(kms_ctx ctx,
+                          const char *key,
+                          uint32_t version,
+                          const uint8_t *data,
+                          size_t data_len,
+                          const uint8_t *mac,
+                          size_t mac_len,
+                          kms_error **out_err);
+
+/**
+ * Wraps caller key material (1 byte to 64 KiB) under the primary version of an AES key
+ * with the wrap usage (AES key wrap with padding, RFC 5649). The blob names the key and
+ * version; output-buffer convention (a size query wraps too; `data_len + 29` bytes
+ * always fit).
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER`;
+ * `KMS_ERR_INVALID_ARGUMENT` (length); `KMS_ERR_KEY_USAGE`; `KMS_ERR_KEY_STATE`;
+ * `KMS_ERR_NOT_FOUND`; `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_wrap(kms_ctx ctx,
+                    const char *key,
+                    const uint8_t *data,
+                    size_t data_len,
+                    uint8_t *out_wrapped,
+                    size_t *inout_len,
+                    kms_error **out_err);
+
+/**
+ * Unwraps a blob from `kms_wrap` (the key and version come from it) into `*out` (free
+ * with `kms_buffer_free`, which zeroizes).
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER`;
+ * `KMS_ERR_INVALID_CIPHERTEXT` (malformed or altered); `KMS_ERR_KEY_USAGE`;
+ * `KMS_ERR_KEY_STATE`; `KMS_ERR_NOT_FOUND`; `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_unwrap(kms_ctx ctx,
+                      const uint8_t *wrapped,
+                      size_t wrapped_len,
+                      kms_buffer *out,
+                      kms_error **out_err);
+
+/**
+ * Derives `out_len` bytes (1 to 8160) with HKDF-SHA256 from the primary version of a
+ * symmetric key with the derive usage, `salt` and `info` (each may be empty), into `*out`
+ * (free with `kms_buffer_free`, which zeroizes).
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER`;
+ * `KMS_ERR_INVALID_ARGUMENT` (length); `KMS_ERR_KEY_USAGE`; `KMS_ERR_KEY_STATE`;
+ * `KMS_ERR_NOT_FOUND`; `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_derive(kms_ctx ctx,
+                      const char *key,
+                      const uint8_t *salt,
+                      size_t salt_len,
+                      const uint8_t *info,
+                      size_t info_len,
+                      size_t out_len,
+                      kms_buffer *out,
+                      kms_error **out_err);
+
+/**
+ * Fills `out[0..len]` with random bytes (at most 1 MiB per call). `len` 0 is a no-op.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (out with len > 0);
+ * `KMS_ERR_INVALID_ARGUMENT` (len above 1 MiB); `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_random(kms_ctx ctx, uint8_t *out, size_t len, kms_error **out_err);
+
+/**
+ * Opens (creating if needed) a store and authenticates as `identity`.
+ *
+ * - `store_path`: path of the SQLite store file; NULL = the default store (`KMS_STORE`, else
+ *   `$XDG_DATA_HOME/kms/kms.db`). The master key comes from `KMS_PASSPHRASE`,
+ *   `KMS_MASTER_KEY_FILE` or the key file beside the store; other `KMS_*` variables apply.
+ * - `keyring`: NULL = "default".
+ * - `identity`, `secret`/`secret_len`: the identity's credentials (copied; not kept).
+ * - `out_ctx`: receives the new context handle on success.
+ *
+ * Each call runs one Argon2id verification (tens of milliseconds): open once, share the
+ * context between threads. Status: `KMS_OK`; `KMS_ERR_NULL_POINTER` (identity, out_ctx, or
+ * secret with secret_len > 0); `KMS_ERR_AUTHENTICATION_FAILED`; `KMS_ERR_IDENTITY_LOCKED`;
+ * `KMS_ERR_WRONG_MASTER_KEY`; `KMS_ERR_STORE`; `KMS_ERR_UTF8`/`KMS_ERR_LENGTH` for bad
+ * strings.
+ */
+kms_status kms_open(const char *store_path,
+                    const char *keyring,
+                    const char *identity,
+                    const uint8_t *secret,
+                    size_t secret_len,
+                    kms_ctx *out_ctx,
+                    kms_error **out_err);
+
+/**
+ * Opens (creating if needed) a store and authenticates as its owner with the secret file
+ * kept beside it (`<store>.owner`, written when the store was created): the embedded
+ * default for local tools and quick starts. `store_path` NULL = the default store.
+ *
+ * Status: as `kms_open`; `KMS_ERR_AUTHENTICATION_FAILED` when the owner file is missing.
+ */
+kms_status kms_open_default_owner(const char *store_path, kms_ctx *out_ctx, kms_error **out_err);
+
+/**
+ * Closes a context: flushes pending audit records and releases the handle. Calls already
+ * running on other threads with this context finish normally; later calls (and a second
+ * close) return `KMS_ERR_INVALID_HANDLE`. Stream handles made from the context stay
+ * usable (they hold their own reference to the store).
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_STORE` if the flush failed (the
+ * handle is closed anyway).
+ */
+kms_status kms_close(kms_ctx ctx);
+
+/**
+ * Makes every audit record of this context durable and visible to other contexts and
+ * processes now (records of key use are otherwise group-committed within milliseconds).
+ * Contexts opened separately, even on one store in one process, batch their records
+ * apart: flush one before querying its records from another.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_STORE`; `KMS_ERR_AUDIT_UNAVAILABLE`.
+ */
+kms_status kms_flush(kms_ctx ctx, kms_error **out_err);
+
+/**
+ * The name of the context's identity, NUL-terminated, through the output-buffer convention
+ * (`*inout_len` counts the NUL). Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`;
+ * `KMS_ERR_NULL_POINTER` (inout_len); `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_ctx_identity(kms_ctx ctx, char *out, size_t *inout_len, kms_error **out_err);
+
+/**
+ * Creates an identity in the context's keyring with a secret (4 to 1024 bytes) and roles
+ * (`KMS_ROLE_*` bits). More than one role needs `combined_roles` nonzero: separation of
+ * duties holds unless asked otherwise explicitly. Needs the security-officer role.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER`;
+ * `KMS_ERR_INVALID_ARGUMENT` (name, secret length, roles); `KMS_ERR_ALREADY_EXISTS`;
+ * `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_identity_create(kms_ctx ctx,
+                               const char *name,
+                               const uint8_t *secret,
+                               size_t secret_len,
+                               uint32_t roles,
+                               uint32_t combined_roles,
+                               kms_error **out_err);
+
+/**
+ * Disables an identity (it can no longer authenticate or act; contexts already open for it
+ * are refused from their next call). Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`;
+ * `KMS_ERR_NULL_POINTER`; `KMS_ERR_NOT_FOUND`; `KMS_ERR_ACCESS_DENIED`;
+ * `KMS_ERR_INVALID_ARGUMENT` (disabling oneself).
+ */
+kms_status kms_identity_disable(kms_ctx ctx, const char *name, kms_error **out_err);
+
+/**
+ * Enables a disabled identity. Status: as `kms_identity_disable`.
+ */
+kms_status kms_identity_enable(kms_ctx ctx, const char *name, kms_error **out_err);
+
+/**
+ * Clears an identity's lockout after too many failed authentications. Status: as
+ * `kms_identity_disable`.
+ */
+kms_status kms_identity_unlock(kms_ctx ctx, const char *name, kms_error **out_err);
+
+/**
+ * Deletes an identity (its grants stop applying). Status: as `kms_identity_disable`.
+ */
+kms_status kms_identity_delete(kms_ctx ctx, const char *name, kms_error **out_err);
+
+/**
+ * Sets another identity's secret (4 to 1024 bytes; copied, not kept in the clear) and
+ * clears its failure count. Status: as `kms_identity_disable`, plus
+ * `KMS_ERR_INVALID_ARGUMENT` for the secret length.
+ */
+kms_status kms_identity_set_secret(kms_ctx ctx,
+                                   const char *name,
+                                   const uint8_t *secret,
+                                   size_t secret_len,
+                                   kms_error **out_err);
+
+/**
+ * Grants actions to an identity (see `kms_grant_params`) and writes the grant id to
+ * `*out_grant_id`. Needs the admin role (set-policy) on the key.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER`;
+ * `KMS_ERR_INVALID_ARGUMENT` (no action, unknown action number, duplicate context key);
+ * `KMS_ERR_NOT_FOUND` (identity or key); `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_grant_create(kms_ctx ctx,
+                            const kms_grant_params *params,
+                            uint64_t *out_grant_id,
+                            kms_error **out_err);
+
+/**
+ * Revokes a grant by id. Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NOT_FOUND`;
+ * `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_grant_revoke(kms_ctx ctx, uint64_t grant_id, kms_error **out_err);
+
+/**
+ * Lists the grants on `key` (NULL = every grant of the keyring) as a JSON array of
+ * objects {id, identity, key_id (null = every key), actions (names), expires, max_uses,
+ * uses, context, created}, NUL-terminated, through the output-buffer convention.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (inout_len);
+ * `KMS_ERR_NOT_FOUND` (key); `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_grant_list(kms_ctx ctx,
+                          const char *key,
+                          char *out_json,
+                          size_t *inout_len,
+                          kms_error **out_err);
+
+/**
+ * Creates a key with generated material (version 1) and writes its id to `*out_key_id`.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (params,
+ * out_key_id); `KMS_ERR_INVALID_ARGUMENT` (unknown spec or usage bits, usages the spec
+ * cannot have, bad name or tags); `KMS_ERR_ALREADY_EXISTS` (name taken);
+ * `KMS_ERR_ACCESS_DENIED` (needs the admin role or a create grant).
+ */
+kms_status kms_key_create(kms_ctx ctx,
+                          const kms_key_params *params,
+                          uint64_t *out_key_id,
+                          kms_error **out_err);
+
+/**
+ * Creates a key from caller-supplied material (`material`/`material_len`: raw AES/HMAC
+ * bytes, or PKCS#8 DER for asymmetric specs) and writes its id to `*out_key_id`. The
+ * material is copied and sealed; the caller keeps (and should wipe) its copy.
+ *
+ * Status: as `kms_key_create`, plus `KMS_ERR_INVALID_ARGUMENT` for material that does not
+ * fit the spec.
+ */
+kms_status kms_key_import(kms_ctx ctx,
+                          const kms_key_params *params,
+                          const uint8_t *material,
+                          size_t material_len,
+                          uint64_t *out_key_id,
+                          kms_error **out_err);
+
+/**
+ * Describes a key (`key` = decimal id or name) as a JSON object, NUL-terminated, through
+ * the output-buffer convention: id, name, spec, usage, state, compromised,
+ * primary_version, min_decrypt_version, exportable, origin, dates, rotation, owner,
+ * description, tags, versions. Never includes key material. The JSON can grow between a
+ * size query and the call (a rotation, a use count): on `KMS_ERR_BUFFER_TOO_SMALL` retry
+ * with the new `*inout_len`.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (key, inout_len);
+ * `KMS_ERR_NOT_FOUND`; `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_key_describe(kms_ctx ctx,
+                            const char *key,
+                            char *out_json,
+                            size_t *inout_len,
+                            kms_error **out_err);
+
+/**
+ * Lists the keys of the context's keyring matching `filter` (NULL = all) as a JSON array
+ * of objects shaped as `kms_key_describe`'s (with an empty "versions" list), in id order,
+ * NUL-terminated, through the output-buffer convention. Page with `after_id`/`limit`.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (inout_len);
+ * `KMS_ERR_INVALID_ARGUMENT` (unknown spec/state number, malformed tag);
+ * `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_key_list(kms_ctx ctx,
+                        const kms_key_filter *filter,
+                        char *out_json,
+                        size_t *inout_len,
+                        kms_error **out_err);
+
+/**
+ * Rotates a key: adds a version with new material and makes it primary; older versions
+ * keep decrypting and verifying. Writes the new version to `*out_version` if it is not
+ * NULL.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (key);
+ * `KMS_ERR_NOT_FOUND`; `KMS_ERR_KEY_STATE`; `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_key_rotate(kms_ctx ctx, const char *key, uint32_t *out_version, kms_error **out_err);
+
+/**
+ * Enables a key: pre-active or suspended -> active.
+ *
+ * Status (all lifecycle calls): `KMS_OK`; `KMS_ERR_INVALID_HANDLE`;
+ * `KMS_ERR_NULL_POINTER` (key); `KMS_ERR_NOT_FOUND`; `KMS_ERR_KEY_STATE` (the transition
+ * is not allowed from the key's state); `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_key_enable(kms_ctx ctx, const char *key, kms_error **out_err);
+
+/**
+ * Disables a key: active -> suspended (reversible with `kms_key_enable`), pre-active ->
+ * deactivated. Status: as `kms_key_enable`.
+ */
+kms_status kms_key_disable(kms_ctx ctx, const char *key, kms_error **out_err);
+
+/**
+ * Suspends an active key (reversible with `kms_key_enable`). Status: as `kms_key_enable`.
+ */
+kms_status kms_key_suspend(kms_ctx ctx, const char *key, kms_error **out_err);
+
+/**
+ * Deactivates a key for good: it only decrypts and verifies from now on. Status: as
+ * `kms_key_enable`.
+ */
+kms_status kms_key_deactivate(kms_ctx ctx, const char *key, kms_error **out_err);
+
+/**
+ * Marks a key compromised: whatever its state, it only decrypts and verifies from now on.
+ * Status: as `kms_key_enable` (`KMS_ERR_KEY_STATE` for a destroyed key).
+ */
+kms_status kms_key_mark_compromised(kms_ctx ctx, const char *key, kms_error **out_err);
+
+/**
+ * Schedules a key's destruction after `days` days (`KMS_DELETION_DEFAULT` = the store's
+ * default waiting period, 30 days). The key is pending deletion meanwhile (unusable;
+ * `kms_key_cancel_deletion` restores it).
+ *
+ * Status: as `kms_key_enable`, plus `KMS_ERR_INVALID_ARGUMENT` when `days` is below the
+ * store's minimum (`KMS_MIN_DELETION_DAYS`, 7 by default) or above 3650.
+ */
+kms_status kms_key_schedule_deletion(kms_ctx ctx,
+                                     const char *key,
+                                     uint32_t days,
+                                     kms_error **out_err);
+
+/**
+ * Cancels a scheduled deletion: the key returns to the state it had. Status: as
+ * `kms_key_enable`.
+ */
+kms_status kms_key_cancel_deletion(kms_ctx ctx, const char *key, kms_error **out_err);
+
+/**
+ * Destroys a key pending deletion whose waiting period has ended: its material is wiped,
+ * its metadata and audit trail stay, its id is never reused. Status: as `kms_key_enable`
+ * (`KMS_ERR_KEY_STATE` before the waiting period ends).
+ */
+kms_status kms_key_destroy(kms_ctx ctx, const char *key, kms_error **out_err);
+
+/**
+ * Refuses decryption (and verification) with versions below `version` from now on.
+ * Status: as `kms_key_enable`, plus `KMS_ERR_INVALID_ARGUMENT` for 0 or a version above
+ * the primary.
+ */
+kms_status kms_key_set_min_decrypt_version(kms_ctx ctx,
+                                           const char *key,
+                                           uint32_t version,
+                                           kms_error **out_err);
+
+/**
+ * Wipes the material of one non-primary version for good (data under it becomes
+ * undecryptable). Status: as `kms_key_enable`, plus `KMS_ERR_INVALID_ARGUMENT` for the
+ * primary version and `KMS_ERR_NOT_FOUND` for an unknown version.
+ */
+kms_status kms_key_destroy_version(kms_ctx ctx,
+                                   const char *key,
+                                   uint32_t version,
+                                   kms_error **out_err);
+
+/**
+ * Sets automatic rotation: every `period_seconds` (0 = no time-based rotation) and/or
+ * after `after_uses` uses of the primary version (0 = none). Both 0 turns it off.
+ * Status: as `kms_key_enable`, plus `KMS_ERR_INVALID_ARGUMENT` for a negative period.
+ */
+kms_status kms_key_set_rotation(kms_ctx ctx,
+                                const char *key,
+                                int64_t period_seconds,
+                                uint64_t after_uses,
+                                kms_error **out_err);
+
+/**
+ * Exports a version (`version` 0 = primary) of an exportable key, wrapped (AES key wrap
+ * with padding) under `wrapping_key` (an AES key with the wrap usage), through the
+ * output-buffer convention. The blob names the wrapping key, so `kms_key_import_wrapped`
+ * on a store holding that key recreates it. A size query runs the export (audited); a
+ * 4 KiB buffer fits every spec.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER`;
+ * `KMS_ERR_NOT_FOUND`; `KMS_ERR_KEY_USAGE` (not exportable, or the wrapping key cannot
+ * wrap); `KMS_ERR_KEY_STATE`; `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_key_export_wrapped(kms_ctx ctx,
+                                  const char *key,
+                                  uint32_t version,
+                                  const char *wrapping_key,
+                                  uint8_t *out,
+                                  size_t *inout_len,
+                                  kms_error **out_err);
+
+/**
+ * Imports a key exported by `kms_key_export_wrapped`, unwrapping it with the wrapping key
+ * the blob names (which must be in this keyring, with the unwrap usage). `params` gives
+ * the new key's name, usages and other settings (its `spec` is ignored: the blob's is
+ * used). Writes the new key id to `*out_key_id`.
+ *
+ * Status: as `kms_key_import`, plus `KMS_ERR_INVALID_CIPHERTEXT` for a malformed or
+ * altered blob.
+ */
+kms_status kms_key_import_wrapped(kms_ctx ctx,
+                                  const kms_key_params *params,
+                                  const uint8_t *wrapped,
+                                  size_t wrapped_len,
+                                  uint64_t *out_key_id,
+                                  kms_error **out_err);
+
+/**
  * The library version as a static string, e.g. "0.1.0". Never NULL; do not free.
  */
 const char *kms_version(void);
@@ -231,6 +1504,130 @@ void kms_error_free(kms_error *err);
  * is a no-op.
  */
 void kms_buffer_free(kms_buffer *buf);
+
+/**
+ * Stores `value` (at most 1 MiB; copied, encrypted under `key`, which needs the encrypt
+ * usage) as a new version of the secret `name` (1 to 256 printable bytes) and writes that
+ * version (1 for a new secret) to `*out_version` when it is not NULL. The name and version
+ * are bound to the ciphertext.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (name, key, value
+ * with a length); `KMS_ERR_INVALID_ARGUMENT` (name, size); `KMS_ERR_NOT_FOUND` (key);
+ * `KMS_ERR_KEY_STATE`; `KMS_ERR_KEY_USAGE`; `KMS_ERR_ACCESS_DENIED`;
+ * `KMS_ERR_ALREADY_EXISTS` (another writer took this version meanwhile: retry).
+ */
+kms_status kms_secret_put(kms_ctx ctx,
+                          const char *name,
+                          const char *key,
+                          const uint8_t *value,
+                          size_t value_len,
+                          uint32_t *out_version,
+                          kms_error **out_err);
+
+/**
+ * Reads version `version` of the secret `name` (0 = the latest) into `*out` (free with
+ * `kms_buffer_free`, which zeroizes). Needs decrypt rights on the protecting key.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (name, out);
+ * `KMS_ERR_NOT_FOUND` (no such secret or version, or deleted); `KMS_ERR_KEY_STATE`;
+ * `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_INVALID_CIPHERTEXT` (stored value altered).
+ */
+kms_status kms_secret_get(kms_ctx ctx,
+                          const char *name,
+                          uint32_t version,
+                          kms_buffer *out,
+                          kms_error **out_err);
+
+/**
+ * Lists the versions of the secret `name` (NULL = of every secret) as a JSON array of
+ * objects {name, version, key_id, created, deleted}, never values, NUL-terminated, through
+ * the output-buffer convention.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (inout_len);
+ * `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_secret_list(kms_ctx ctx,
+                           const char *name,
+                           char *out_json,
+                           size_t *inout_len,
+                           kms_error **out_err);
+
+/**
+ * Deletes every version of the secret `name` (values wiped; the record that they existed
+ * stays) and writes how many versions were deleted to `*out_versions` when not NULL.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (name);
+ * `KMS_ERR_NOT_FOUND`; `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_secret_delete(kms_ctx ctx,
+                             const char *name,
+                             uint32_t *out_versions,
+                             kms_error **out_err);
+
+/**
+ * Starts encrypting a stream under `key` (an AES key with the encrypt usage) with a fresh
+ * 256-bit data key bound to the encryption context (parallel arrays as in `kms_encrypt`).
+ * Output format: a header carrying the wrapped data key, then 64 KiB chunks sealed with
+ * AES-256-GCM; reordering, truncation and extension are detected on decryption.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (key, out_stream);
+ * as `kms_generate_data_key` otherwise.
+ */
+kms_status kms_stream_encrypt_init(kms_ctx ctx,
+                                   const char *key,
+                                   const char *const *ctx_keys,
+                                   const char *const *ctx_values,
+                                   size_t ctx_count,
+                                   kms_stream *out_stream,
+                                   kms_error **out_err);
+
+/**
+ * Starts decrypting a stream made by `kms_stream_encrypt_*` with the same encryption
+ * context. The key comes from the stream's header, which is checked (and the data key
+ * unwrapped, audited) once enough bytes have arrived.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (out_stream).
+ */
+kms_status kms_stream_decrypt_init(kms_ctx ctx,
+                                   const char *const *ctx_keys,
+                                   const char *const *ctx_values,
+                                   size_t ctx_count,
+                                   kms_stream *out_stream,
+                                   kms_error **out_err);
+
+/**
+ * Feeds `len` bytes of input to a stream and returns in `*out` the output ready so far
+ * (possibly empty: `{NULL, 0}`): ciphertext when encrypting (the header first), plaintext
+ * of complete authenticated chunks when decrypting. Free `*out` with `kms_buffer_free`
+ * (which zeroizes). Decrypted output is authentic but only complete once
+ * `kms_stream_final` succeeds: do not act on it before.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE` (freed or unknown stream);
+ * `KMS_ERR_NULL_POINTER` (out, data with len > 0); `KMS_ERR_INVALID_ARGUMENT` (after
+ * final); `KMS_ERR_INVALID_CIPHERTEXT` (decrypting: not a stream, altered chunk); the
+ * statuses of `kms_decrypt_data_key` when the header arrives.
+ */
+kms_status kms_stream_update(kms_stream stream,
+                             const uint8_t *data,
+                             size_t len,
+                             kms_buffer *out,
+                             kms_error **out_err);
+
+/**
+ * Ends a stream and returns in `*out` the last output (the final chunk when encrypting;
+ * the last plaintext when decrypting, after checking the stream is complete). The handle
+ * stays allocated until `kms_stream_free`; further updates fail.
+ *
+ * Status: as `kms_stream_update`; decrypting, `KMS_ERR_INVALID_CIPHERTEXT` for a
+ * truncated stream.
+ */
+kms_status kms_stream_final(kms_stream stream, kms_buffer *out, kms_error **out_err);
+
+/**
+ * Releases a stream (finished or not) and wipes its data key. A second free, or any use
+ * after it, is `KMS_ERR_INVALID_HANDLE`.
+ */
+kms_status kms_stream_free(kms_stream stream);
 
 #ifdef __cplusplus
 }  // extern "C"

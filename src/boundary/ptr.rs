@@ -182,6 +182,81 @@ pub fn write_out_with(
     Ok(())
 }
 
+/// A pointer to one input struct, read as a copy. NULL is `KMS_ERR_NULL_POINTER`;
+/// misaligned is `KMS_ERR_INVALID_ARGUMENT`.
+pub fn in_ref<T: Copy>(ptr: *const T, arg: &'static str) -> BResult<T> {
+    if ptr.is_null() {
+        return Err(BoundaryError::null(arg));
+    }
+    if !ptr.is_aligned() {
+        return Err(BoundaryError::invalid(format!("{arg} is misaligned")));
+    }
+    // SAFETY: ptr is non-NULL and aligned and, per the C contract, points to an initialized T
+    // for the duration of the call; T is Copy (plain C data).
+    Ok(unsafe { ptr.read() })
+}
+
+/// A `(ptr, count)` array input as a slice of `T`. NULL with `count == 0` is the empty slice;
+/// NULL with `count > 0` is `KMS_ERR_NULL_POINTER`; a misaligned pointer is
+/// `KMS_ERR_INVALID_ARGUMENT`; more than `KMS_MAX_INPUT` bytes in all is `KMS_ERR_LENGTH`.
+pub fn in_array<'a, T: Copy>(ptr: *const T, count: usize, arg: &'static str) -> BResult<&'a [T]> {
+    let bytes = count.checked_mul(std::mem::size_of::<T>());
+    if bytes.is_none_or(|b| b > KMS_MAX_INPUT) {
+        return Err(BoundaryError::length(format!(
+            "{arg}: {count} elements exceed KMS_MAX_INPUT ({KMS_MAX_INPUT}) bytes"
+        )));
+    }
+    if count == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(BoundaryError::null(arg));
+    }
+    if !ptr.is_aligned() {
+        return Err(BoundaryError::invalid(format!("{arg} is misaligned")));
+    }
+    // SAFETY: ptr is non-NULL and aligned, count * size_of::<T>() <= KMS_MAX_INPUT <=
+    // isize::MAX, and the C contract makes ptr valid for count elements during the call.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, count) })
+}
+
+/// A NULL-or-string array element (`const char *const *` arrays): each element checked as
+/// `in_str` does; a NULL element is `KMS_ERR_NULL_POINTER`.
+pub fn in_str_array<'a>(
+    ptr: *const *const c_char,
+    count: usize,
+    arg: &'static str,
+) -> BResult<Vec<&'a str>> {
+    in_array(ptr, count, arg)?
+        .iter()
+        .map(|&p| in_str(p, arg))
+        .collect()
+}
+
+/// Text output through the output-buffer convention: the UTF-8 bytes followed by one NUL,
+/// which `*inout_len` counts (so a size query answers `strlen + 1`).
+pub fn write_out_str(out_buf: *mut u8, inout_len: *mut usize, text: &str) -> BResult<()> {
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.push(0);
+    write_out(out_buf, inout_len, &bytes)
+}
+
+/// Runs `f` with an unbuffered writer on the caller's open file descriptor `fd`, which stays
+/// open and owned by the caller (it is neither closed nor duplicated). A negative `fd` is
+/// `KMS_ERR_INVALID_ARGUMENT`.
+pub fn with_fd_writer<R>(fd: i32, f: impl FnOnce(&mut dyn std::io::Write) -> R) -> BResult<R> {
+    use std::os::fd::FromRawFd;
+    if fd < 0 {
+        return Err(BoundaryError::invalid("fd is negative"));
+    }
+    // SAFETY: fd is non-negative and, per the C contract, an open descriptor the caller owns
+    // for the duration of the call; ManuallyDrop keeps the File from closing it.
+    let file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut file = std::mem::ManuallyDrop::new(file);
+    Ok(f(&mut *file))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
