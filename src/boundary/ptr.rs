@@ -161,17 +161,17 @@ pub fn write_out(out_buf: *mut u8, inout_len: *mut usize, data: &[u8]) -> BResul
 /// runs only when the buffer is large enough, and its result is zeroized once copied. On
 /// success `*inout_len` is the produced length. Producing more than the buffer holds is an
 /// internal error (nothing written).
-pub fn write_out_with(
+pub fn write_out_with<S: Into<crate::core::crypto::Secret>>(
     out_buf: *mut u8,
     inout_len: *mut usize,
     needed: usize,
-    produce: impl FnOnce() -> BResult<Zeroizing<Vec<u8>>>,
+    produce: impl FnOnce() -> BResult<S>,
 ) -> BResult<()> {
     let mut len = out_ref(inout_len, "inout_len")?;
     let Some(capacity) = out_buf_check(out_buf, &mut len, needed)? else {
         return Ok(());
     };
-    let data = produce()?;
+    let data: crate::core::crypto::Secret = produce()?.into();
     if data.len() > capacity {
         return Err(BoundaryError::new(
             super::status::KMS_ERR_INTERNAL,

@@ -33,7 +33,11 @@ impl kms_buffer {
 /// aligned). The Rust-side copy is zeroized (the bytes move to an exact-size allocation by
 /// copying, never by a reallocation that could leave a copy behind). Call it last in a
 /// guarded body, after everything that can fail.
-pub fn out_buffer(out: *mut kms_buffer, data: Zeroizing<Vec<u8>>) -> BResult<()> {
+pub fn out_buffer(
+    out: *mut kms_buffer,
+    data: impl Into<crate::core::crypto::Secret>,
+) -> BResult<()> {
+    let data: crate::core::crypto::Secret = data.into();
     let mut out = out_ref(out, "out")?;
     if data.is_empty() {
         out.set(kms_buffer::EMPTY);
