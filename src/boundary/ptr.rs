@@ -10,8 +10,6 @@
 use std::ffi::{c_char, CStr};
 use std::marker::PhantomData;
 
-use zeroize::Zeroizing;
-
 use super::guard::{BResult, BoundaryError};
 use super::status::{KMS_ERR_BUFFER_TOO_SMALL, KMS_ERR_UTF8};
 
@@ -344,7 +342,7 @@ mod tests {
         let mut len = 0usize;
         let mut produce = || {
             calls += 1;
-            Ok(Zeroizing::new(b"abc".to_vec()))
+            Ok(zeroize::Zeroizing::new(b"abc".to_vec()))
         };
         assert_eq!(
             write_out_with(std::ptr::null_mut(), &mut len, 4, &mut produce),
@@ -365,7 +363,7 @@ mod tests {
 
         len = 4;
         let e = write_out_with(buf.as_mut_ptr(), &mut len, 2, || {
-            Ok(Zeroizing::new(vec![0; 5]))
+            Ok(zeroize::Zeroizing::new(vec![0; 5]))
         })
         .unwrap_err();
         assert_eq!(e.status(), KMS_ERR_INTERNAL);

@@ -5,7 +5,7 @@
 //! would have to compute the secret twice (a generated data key differs on each call); use
 //! the caller-buffer convention (`ptr::write_out`) elsewhere.
 
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 use super::guard::BResult;
 use super::ptr::out_ref;
@@ -80,7 +80,7 @@ mod tests {
     #[test]
     fn out_and_free() {
         let mut b = kms_buffer::EMPTY;
-        assert!(out_buffer(&mut b, Zeroizing::new(b"secret".to_vec())).is_ok());
+        assert!(out_buffer(&mut b, zeroize::Zeroizing::new(b"secret".to_vec())).is_ok());
         assert_eq!(b.len, 6);
         assert!(!b.data.is_null());
         // SAFETY: test: b was just filled by out_buffer.
@@ -93,9 +93,9 @@ mod tests {
         buffer_free(&mut b);
         buffer_free(std::ptr::null_mut());
 
-        assert!(out_buffer(&mut b, Zeroizing::new(Vec::new())).is_ok());
+        assert!(out_buffer(&mut b, zeroize::Zeroizing::new(Vec::new())).is_ok());
         assert!(b.data.is_null() && b.len == 0);
-        let e = out_buffer(std::ptr::null_mut(), Zeroizing::new(vec![1]));
+        let e = out_buffer(std::ptr::null_mut(), zeroize::Zeroizing::new(vec![1]));
         assert_eq!(e.err().map(|e| e.status()), Some(KMS_ERR_NULL_POINTER));
     }
 }
