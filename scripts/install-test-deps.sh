@@ -42,4 +42,9 @@ if [ ${#py_need[@]} -gt 0 ]; then
 	echo "install-test-deps: pip install ${py_need[*]}"
 	python3 -m pip install -q "${py_need[@]}"
 fi
+# cargo-deny checks advisories (offline RustSec snapshot), licenses and sources.
+if ! command -v cargo-deny >/dev/null 2>&1; then
+	echo "install-test-deps: cargo install cargo-deny (a few minutes, once)"
+	cargo install --locked --quiet cargo-deny
+fi
 echo "install-test-deps: ok"

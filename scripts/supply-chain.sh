@@ -17,8 +17,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # cargo-deny reads advisory databases as git checkouts under db-path.
 mkdir -p "$work/db"
-cp -r "$db_src" "$work/db/advisory-db"
-(cd "$work/db/advisory-db" && git init -q && git add -A && git -c user.name=kms -c user.email=kms@localhost commit -qm snapshot)
+# the folder name cargo-deny derives from the RustSec URL
+dbdir="$work/db/advisory-db-3157b0e258782691"
+cp -r "$db_src" "$dbdir"
+(cd "$dbdir" && git init -q && git add -A && git -c user.name=kms -c user.email=kms@localhost commit -qm snapshot)
 cat > "$work/deny.toml" <<TOML
 $(sed -n '/^\[advisories\]/q;p' deny.toml)
 [advisories]
