@@ -665,6 +665,15 @@ impl Kms {
     /// Runs what is due: activations, rotations by time or use, destructions whose waiting
     /// period has ended. Safe to run from many processes at once.
     pub fn maintain(&self, c: &Caller) -> Result<MaintainReport> {
+        self.maintain_with_progress(c, &mut |_, _| {})
+    }
+
+    /// [`Kms::maintain`], calling `progress(keys done, keys total)` as it goes.
+    pub fn maintain_with_progress(
+        &self,
+        c: &Caller,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<MaintainReport> {
         self.refresh()?;
         self.authorize(c, Action::Maintain, None, &Context::new())
             .map_err(|e| self.refuse(c, Action::Maintain, None, None, &Context::new(), e))?;
@@ -686,7 +695,9 @@ impl Kms {
             Ok(all)
         })?;
         let mut rep = MaintainReport::default();
-        for k in keys {
+        let total = keys.len() as u64;
+        for (i, k) in keys.into_iter().enumerate() {
+            progress(i as u64, total);
             if k.state == KeyState::PreActive
                 && k.activation_date.map(|d| d <= now).unwrap_or(false)
                 && self.system_transition(
@@ -725,6 +736,7 @@ impl Kms {
                 }
             }
         }
+        progress(total, total);
         if !rep.destroyed.is_empty() {
             let _ = self.inner.store.sync();
         }
