@@ -357,7 +357,8 @@ impl Kms {
 
     /// Rotates a key whose automatic rotation is due, exactly once across processes: the
     /// due condition is checked again inside the write transaction.
-    pub(crate) fn rotate_due(&self, c: &Caller, key_id: u64) -> Result<()> {
+    /// Returns whether this call rotated (false when another process got there first).
+    pub(crate) fn rotate_due(&self, c: &Caller, key_id: u64) -> Result<bool> {
         let now = now();
         let sid = self.inner.store_id;
         let done = store::write(self.store(), |tx| {
@@ -382,9 +383,8 @@ impl Kms {
             crate::core::audit::append_in_tx(tx, &sid, std::slice::from_mut(&mut rec))?;
             Ok(Some(v))
         })?;
-        let _ = done;
         self.invalidate();
-        Ok(())
+        Ok(done.is_some())
     }
 
     /// Applies a lifecycle change (enable, disable, deactivate, cancel deletion, destroy).
@@ -724,15 +724,8 @@ impl Kms {
             }
             if matches!(k.state, KeyState::Active) && k.origin == Origin::Generated {
                 let due = store::read(self.store(), |tx| is_due(tx, &k, now))?;
-                if due {
-                    let before = k.primary_version;
-                    self.rotate_due(c, k.id)?;
-                    let after = store::read(self.store(), |tx| tx.key_get(k.id))?
-                        .map(|k| k.primary_version)
-                        .unwrap_or(before);
-                    if after != before {
-                        rep.rotated.push(k.id);
-                    }
+                if due && self.rotate_due(c, k.id)? {
+                    rep.rotated.push(k.id);
                 }
             }
         }
