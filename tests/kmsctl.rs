@@ -499,7 +499,7 @@ fn key_lifecycle_and_refusals() {
         "-o",
         &wrapped,
     ]);
-    assert_eq!(std::fs::read(&wrapped).unwrap().len() > 32, true);
+    assert!(std::fs::read(&wrapped).unwrap().len() > 32);
     t.err(
         &[
             "key",
@@ -894,9 +894,6 @@ fn count_rotations(t: &T, key: &str) -> usize {
 #[test]
 fn rotation_by_time_and_by_uses_through_maintain_and_lazily() {
     let t = T::init();
-    let f = t.p("m");
-    std::fs::write(&f, b"x").unwrap();
-    let fs = f.to_str().unwrap();
     t.ok(&["key", "create", "timed", "--rotation-period", "1s"]);
     t.ok(&["key", "create", "counted", "--rotate-after-uses", "2"]);
     t.ok(&["key", "create", "lazy-timed", "--rotation-period", "1s"]);
