@@ -21,7 +21,9 @@ fn no_open_advisories_and_allowed_licenses_and_sources() {
         "supply-chain check failed (cargo-deny missing? scripts/install-test-deps.sh installs it):\n{text}"
     );
     assert!(
-        text.contains("advisories ok") && text.contains("licenses ok") && text.contains("sources ok"),
+        text.contains("advisories ok")
+            && text.contains("licenses ok")
+            && text.contains("sources ok"),
         "unexpected cargo-deny output:\n{text}"
     );
 }

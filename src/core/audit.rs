@@ -106,35 +106,214 @@ impl VerifyReport {
     }
 }
 
-/// Walks the chain (in pages) and checks every link, then every checkpoint.
-/// `retained_from` is the sequence number the retention policy starts at (records before
-/// it were purged on purpose and their last hash is anchored in meta).
-pub fn verify(
-    tx: &mut dyn Tx,
-    store_id: &[u8],
-    checkpoint_key: Option<&[u8]>,
-) -> Result<VerifyReport> {
-    let anchor = tx.meta_get("audit_anchor")?;
-    let (anchor_seq, anchor_hash) = match anchor {
+/// Meta entry listing the earlier segments of the chain: records restored from a backup of
+/// another store were hashed with that store's id. Each entry is 8 bytes of the segment's
+/// last sequence number and the 16-byte store id; records after every segment use this
+/// store's id (see docs/kmsctl.md, "backup and restore").
+pub const SEGMENTS_META: &str = "audit_segments";
+
+/// Chain segments: (last sequence number, store id the records up to it were hashed with).
+pub type Segments = Vec<(u64, Vec<u8>)>;
+
+pub fn encode_segments(segs: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (seq, sid) in segs {
+        v.extend_from_slice(&seq.to_be_bytes());
+        v.extend_from_slice(sid);
+    }
+    v
+}
+
+pub fn decode_segments(v: &[u8]) -> Result<Segments> {
+    if v.len() % 24 != 0 {
+        return Err(Error::integrity("audit segment list is malformed"));
+    }
+    Ok(v.chunks(24)
+        .map(|c| {
+            let mut s = [0u8; 8];
+            s.copy_from_slice(&c[..8]);
+            (u64::from_be_bytes(s), c[8..].to_vec())
+        })
+        .collect())
+}
+
+/// The segments recorded in a store (empty for a store that was never restored).
+pub fn segments(tx: &mut dyn Tx) -> Result<Segments> {
+    match tx.meta_get(SEGMENTS_META)? {
+        Some(v) => decode_segments(&v),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The retention anchor (sequence number and hash of the last purged record), if any.
+pub fn anchor(tx: &mut dyn Tx) -> Result<(u64, Vec<u8>)> {
+    Ok(match tx.meta_get("audit_anchor")? {
         Some(a) if a.len() >= 8 => (
             u64::from_be_bytes(a[..8].try_into().unwrap_or([0; 8])),
             a[8..].to_vec(),
         ),
         _ => (0, Vec::new()),
-    };
-    let mut rep = VerifyReport {
-        records: 0,
-        first_seq: 0,
-        last_seq: 0,
-        checkpoints: 0,
-        problem: None,
-    };
-    let mut expect_seq = anchor_seq + 1;
-    let mut prev = anchor_hash;
-    let mut hashes_at: HashMap<u64, Vec<u8>> = HashMap::new();
+    })
+}
+
+/// Walks a chain record by record (from a store or from a backup file) and checks every
+/// link, then the checkpoints.
+pub struct ChainWalker {
+    store_id: Vec<u8>,
+    segments: Segments,
+    anchor_seq: u64,
+    expect_seq: u64,
+    prev: Vec<u8>,
+    cp_seqs: std::collections::HashSet<u64>,
+    hashes_at: HashMap<u64, Vec<u8>>,
+    pub report: VerifyReport,
+}
+
+impl ChainWalker {
+    pub fn new(
+        store_id: &[u8],
+        segments: Segments,
+        anchor: (u64, Vec<u8>),
+        checkpoints: &[CheckpointRecord],
+    ) -> ChainWalker {
+        ChainWalker {
+            store_id: store_id.to_vec(),
+            segments,
+            anchor_seq: anchor.0,
+            expect_seq: anchor.0 + 1,
+            prev: anchor.1,
+            cp_seqs: checkpoints.iter().map(|c| c.seq).collect(),
+            hashes_at: HashMap::new(),
+            report: VerifyReport {
+                records: 0,
+                first_seq: 0,
+                last_seq: 0,
+                checkpoints: 0,
+                problem: None,
+            },
+        }
+    }
+
+    /// The store id the record at `seq` was hashed with.
+    pub fn store_id_for(&self, seq: u64) -> &[u8] {
+        self.segments
+            .iter()
+            .find(|(last, _)| seq <= *last)
+            .map(|(_, sid)| sid.as_slice())
+            .unwrap_or(&self.store_id)
+    }
+
+    /// The last hash seen (the chain head so far).
+    pub fn head(&self) -> (u64, &[u8]) {
+        (self.expect_seq - 1, &self.prev)
+    }
+
+    /// Checks the next record; false (and `report.problem` set) on the first problem.
+    pub fn step(&mut self, r: &AuditRecord) -> bool {
+        if self.report.problem.is_some() {
+            return false;
+        }
+        let rep = &mut self.report;
+        if rep.records == 0 {
+            rep.first_seq = r.seq;
+        }
+        rep.records += 1;
+        rep.last_seq = r.seq;
+        if r.seq != self.expect_seq {
+            let what = if r.seq > self.expect_seq {
+                format!(
+                    "record {} is missing (next present is {})",
+                    self.expect_seq, r.seq
+                )
+            } else {
+                format!("record {} is out of order", r.seq)
+            };
+            rep.problem = Some((self.expect_seq, what));
+            return false;
+        }
+        if r.prev_hash != self.prev {
+            rep.problem = Some((
+                r.seq,
+                format!(
+                    "record {} does not link to its predecessor (removed, inserted or reordered record)",
+                    r.seq
+                ),
+            ));
+            return false;
+        }
+        let h = record_hash(self.store_id_for(r.seq), &r.prev_hash, r);
+        if h != r.hash {
+            self.report.problem = Some((r.seq, format!("record {} was altered", r.seq)));
+            return false;
+        }
+        if self.cp_seqs.contains(&r.seq) {
+            self.hashes_at.insert(r.seq, h.clone());
+        }
+        self.prev = h;
+        self.expect_seq += 1;
+        true
+    }
+
+    /// Checks every checkpoint against the walked chain (and its MAC when a key is given).
+    pub fn check_checkpoints(
+        &mut self,
+        cps: &[CheckpointRecord],
+        checkpoint_key: Option<&[u8]>,
+    ) -> Result<()> {
+        if self.report.problem.is_some() {
+            return Ok(());
+        }
+        for c in cps {
+            self.report.checkpoints += 1;
+            if c.seq <= self.anchor_seq {
+                continue;
+            }
+            if c.seq > self.report.last_seq {
+                self.report.problem = Some((
+                    c.seq,
+                    format!(
+                        "checkpoint at record {} but the trail ends at {} (tail truncated)",
+                        c.seq, self.report.last_seq
+                    ),
+                ));
+                break;
+            }
+            if self.hashes_at.get(&c.seq) != Some(&c.head_hash) {
+                self.report.problem = Some((
+                    c.seq,
+                    format!("checkpoint at record {} does not match the chain", c.seq),
+                ));
+                break;
+            }
+            if let Some(key) = checkpoint_key {
+                let sid = self.store_id_for(c.seq).to_vec();
+                let want = checkpoint_mac(key, &sid, c.seq, &c.head_hash, c.time)?;
+                if !crypto::ct_eq(&want, &c.mac) {
+                    self.report.problem = Some((
+                        c.seq,
+                        format!("checkpoint at record {} has a bad signature", c.seq),
+                    ));
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Walks the chain (in pages) and checks every link, then every checkpoint.
+/// Records before the retention anchor were purged on purpose (their last hash is anchored
+/// in meta); records of restored segments are checked with their original store id.
+pub fn verify(
+    tx: &mut dyn Tx,
+    store_id: &[u8],
+    checkpoint_key: Option<&[u8]>,
+) -> Result<VerifyReport> {
+    let anchor = anchor(tx)?;
+    let mut after = anchor.0;
     let cps = tx.checkpoints()?;
-    let cp_seqs: std::collections::HashSet<u64> = cps.iter().map(|c| c.seq).collect();
-    let mut after = anchor_seq;
+    let segs = segments(tx)?;
+    let mut w = ChainWalker::new(store_id, segs, anchor, &cps);
     'walk: loop {
         let page = tx.audit_query(&AuditFilter {
             after_seq: Some(after),
@@ -145,79 +324,14 @@ pub fn verify(
             break;
         }
         for r in &page {
-            if rep.records == 0 {
-                rep.first_seq = r.seq;
-            }
-            rep.records += 1;
-            rep.last_seq = r.seq;
-            if r.seq != expect_seq {
-                let what = if r.seq > expect_seq {
-                    format!("record {expect_seq} is missing (next present is {})", r.seq)
-                } else {
-                    format!("record {} is out of order", r.seq)
-                };
-                rep.problem = Some((expect_seq, what));
+            if !w.step(r) {
                 break 'walk;
             }
-            if r.prev_hash != prev {
-                rep.problem = Some((
-                    r.seq,
-                    format!(
-                        "record {} does not link to its predecessor (removed, inserted or reordered record)",
-                        r.seq
-                    ),
-                ));
-                break 'walk;
-            }
-            let h = record_hash(store_id, &r.prev_hash, r);
-            if h != r.hash {
-                rep.problem = Some((r.seq, format!("record {} was altered", r.seq)));
-                break 'walk;
-            }
-            if cp_seqs.contains(&r.seq) {
-                hashes_at.insert(r.seq, h.clone());
-            }
-            prev = h;
-            expect_seq += 1;
             after = r.seq;
         }
     }
-    if rep.problem.is_none() {
-        for c in &cps {
-            rep.checkpoints += 1;
-            if c.seq <= anchor_seq {
-                continue;
-            }
-            if c.seq > rep.last_seq {
-                rep.problem = Some((
-                    c.seq,
-                    format!(
-                        "checkpoint at record {} but the trail ends at {} (tail truncated)",
-                        c.seq, rep.last_seq
-                    ),
-                ));
-                break;
-            }
-            if hashes_at.get(&c.seq) != Some(&c.head_hash) {
-                rep.problem = Some((
-                    c.seq,
-                    format!("checkpoint at record {} does not match the chain", c.seq),
-                ));
-                break;
-            }
-            if let Some(key) = checkpoint_key {
-                let want = checkpoint_mac(key, store_id, c.seq, &c.head_hash, c.time)?;
-                if !crypto::ct_eq(&want, &c.mac) {
-                    rep.problem = Some((
-                        c.seq,
-                        format!("checkpoint at record {} has a bad signature", c.seq),
-                    ));
-                    break;
-                }
-            }
-        }
-    }
-    Ok(rep)
+    w.check_checkpoints(&cps, checkpoint_key)?;
+    Ok(w.report)
 }
 
 /// HMAC-SHA256 over a checkpoint, keyed by the auditor's checkpoint key.

@@ -357,7 +357,8 @@ impl Kms {
 
     /// Rotates a key whose automatic rotation is due, exactly once across processes: the
     /// due condition is checked again inside the write transaction.
-    pub(crate) fn rotate_due(&self, c: &Caller, key_id: u64, observed_uses: u64) -> Result<()> {
+    /// Returns whether this call rotated (false when another process got there first).
+    pub(crate) fn rotate_due(&self, c: &Caller, key_id: u64, observed_uses: u64) -> Result<bool> {
         let now = now();
         let sid = self.inner.store_id;
         let done = store::write(self.store(), |tx| {
@@ -382,9 +383,8 @@ impl Kms {
             crate::core::audit::append_in_tx(tx, &sid, std::slice::from_mut(&mut rec))?;
             Ok(Some(v))
         })?;
-        let _ = done;
         self.invalidate();
-        Ok(())
+        Ok(done.is_some())
     }
 
     /// Applies a lifecycle change (enable, disable, deactivate, cancel deletion, destroy).
@@ -665,6 +665,15 @@ impl Kms {
     /// Runs what is due: activations, rotations by time or use, destructions whose waiting
     /// period has ended. Safe to run from many processes at once.
     pub fn maintain(&self, c: &Caller) -> Result<MaintainReport> {
+        self.maintain_with_progress(c, &mut |_, _| {})
+    }
+
+    /// [`Kms::maintain`], calling `progress(keys done, keys total)` as it goes.
+    pub fn maintain_with_progress(
+        &self,
+        c: &Caller,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<MaintainReport> {
         self.refresh()?;
         self.authorize(c, Action::Maintain, None, &Context::new())
             .map_err(|e| self.refuse(c, Action::Maintain, None, None, &Context::new(), e))?;
@@ -686,7 +695,9 @@ impl Kms {
             Ok(all)
         })?;
         let mut rep = MaintainReport::default();
-        for k in keys {
+        let total = keys.len() as u64;
+        for (i, k) in keys.into_iter().enumerate() {
+            progress(i as u64, total);
             if k.state == KeyState::PreActive
                 && k.activation_date.map(|d| d <= now).unwrap_or(false)
                 && self.system_transition(
@@ -713,18 +724,12 @@ impl Kms {
             }
             if matches!(k.state, KeyState::Active) && k.origin == Origin::Generated {
                 let due = store::read(self.store(), |tx| is_due(tx, &k, now, 0))?;
-                if due {
-                    let before = k.primary_version;
-                    self.rotate_due(c, k.id, 0)?;
-                    let after = store::read(self.store(), |tx| tx.key_get(k.id))?
-                        .map(|k| k.primary_version)
-                        .unwrap_or(before);
-                    if after != before {
-                        rep.rotated.push(k.id);
-                    }
+                if due && self.rotate_due(c, k.id, 0)? {
+                    rep.rotated.push(k.id);
                 }
             }
         }
+        progress(total, total);
         if !rep.destroyed.is_empty() {
             let _ = self.inner.store.sync();
         }

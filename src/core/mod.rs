@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod backup;
 pub mod ciphertext;
 pub mod config;
 pub mod crypto;
@@ -22,6 +23,7 @@ pub mod stream;
 pub mod types;
 
 pub use admin::GrantRequest;
+pub use backup::{BackupSecret, BackupSummary};
 pub use ciphertext::{parse_context, Context};
 pub use config::Config;
 pub use error::{Error, ErrorKind, Result};

@@ -74,6 +74,52 @@ pub trait Tx {
     fn audit_delete_before(&mut self, seq: u64) -> Result<u64>;
     fn checkpoint_insert(&mut self, c: &CheckpointRecord) -> Result<()>;
     fn checkpoints(&mut self) -> Result<Vec<CheckpointRecord>>;
+
+    // ---- restore (backup/restore keeps ids). Backends that do not support restore keep
+    // the defaults, which refuse with `Unsupported`.
+
+    /// Inserts a keyring with its given id.
+    fn keyring_restore(&mut self, _k: &KeyringRecord) -> Result<()> {
+        Err(crate::core::Error::unsupported(
+            "this store cannot restore keyrings",
+        ))
+    }
+    /// Removes an (empty) keyring; used only to clear a fresh store before a restore.
+    fn keyring_delete(&mut self, _id: u64) -> Result<()> {
+        Err(crate::core::Error::unsupported(
+            "this store cannot delete keyrings",
+        ))
+    }
+    /// Inserts a key with its given id (ids stay never-reused: the id counter moves past it).
+    fn key_restore(&mut self, _k: &KeyRecord) -> Result<()> {
+        Err(crate::core::Error::unsupported(
+            "this store cannot restore keys",
+        ))
+    }
+    /// Inserts an identity with its given id.
+    fn identity_restore(&mut self, _i: &IdentityRecord) -> Result<()> {
+        Err(crate::core::Error::unsupported(
+            "this store cannot restore identities",
+        ))
+    }
+    /// Inserts a grant with its given id.
+    fn grant_restore(&mut self, _g: &GrantRecord) -> Result<()> {
+        Err(crate::core::Error::unsupported(
+            "this store cannot restore grants",
+        ))
+    }
+    /// Inserts an object with its given id.
+    fn object_restore(&mut self, _o: &ObjectRecord) -> Result<()> {
+        Err(crate::core::Error::unsupported(
+            "this store cannot restore objects",
+        ))
+    }
+    /// Every object of a keyring, deleted application secret versions included.
+    fn object_list_all(&mut self, _keyring: u64) -> Result<Vec<ObjectRecord>> {
+        Err(crate::core::Error::unsupported(
+            "this store cannot list all objects",
+        ))
+    }
 }
 
 /// A store: opens transactions and tells whether another process changed it.

@@ -1073,6 +1073,137 @@ impl Tx for SqlTx<'_> {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+
+    fn keyring_restore(&mut self, k: &KeyringRecord) -> Result<()> {
+        self.c
+            .execute(
+                "INSERT INTO keyrings(id, name, created, attrs) VALUES (?1, ?2, ?3, ?4)",
+                params![k.id as i64, k.name, k.created, k.attrs],
+            )
+            .map_err(|e| unique_to_exists(e, format!("keyring '{}' already exists", k.name)))?;
+        Ok(())
+    }
+
+    fn keyring_delete(&mut self, id: u64) -> Result<()> {
+        self.c
+            .execute("DELETE FROM keyrings WHERE id = ?1", [id as i64])?;
+        Ok(())
+    }
+
+    fn key_restore(&mut self, k: &KeyRecord) -> Result<()> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO keys(id, keyring, name, spec, usage, state, prior_state, compromised,
+                 primary_version, min_decrypt_version, exportable, origin, created,
+                 activation_date, rotation_period, rotate_after_uses, last_rotated,
+                 deletion_date, destroyed_at, owner, description, tags, ext_id, attrs)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)",
+            )?
+            .execute(params![
+                k.id as i64,
+                k.keyring as i64,
+                k.name,
+                k.spec.name(),
+                k.usage.0 as i64,
+                k.state.name(),
+                k.prior_state.map(|s| s.name()),
+                k.compromised,
+                k.primary_version as i64,
+                k.min_decrypt_version as i64,
+                k.exportable,
+                k.origin.name(),
+                k.created,
+                k.activation_date,
+                k.rotation_period,
+                opt_i64(k.rotate_after_uses),
+                k.last_rotated,
+                k.deletion_date,
+                k.destroyed_at,
+                k.owner,
+                k.description,
+                encode_pairs(&k.tags),
+                k.ext_id,
+                k.attrs,
+            ])
+            .map_err(|e| unique_to_exists(e, format!("key {} already exists", k.id)))?;
+        Ok(())
+    }
+
+    fn identity_restore(&mut self, i: &IdentityRecord) -> Result<()> {
+        self.c
+            .execute(
+                "INSERT INTO identities(id, keyring, name, phc, roles, combined_roles, disabled,
+                 failures, locked, created) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                params![
+                    i.id as i64,
+                    i.keyring as i64,
+                    i.name,
+                    i.phc,
+                    i.roles.0 as i64,
+                    i.combined_roles,
+                    i.disabled,
+                    i.failures as i64,
+                    i.locked,
+                    i.created
+                ],
+            )
+            .map_err(|e| unique_to_exists(e, format!("identity '{}' already exists", i.name)))?;
+        Ok(())
+    }
+
+    fn grant_restore(&mut self, g: &GrantRecord) -> Result<()> {
+        self.c
+            .execute(
+                "INSERT INTO grants(id, keyring, identity, key_id, actions, expires, max_uses,
+                 uses, context, created) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                params![
+                    g.id as i64,
+                    g.keyring as i64,
+                    g.identity,
+                    opt_i64(g.key_id),
+                    g.actions.0 as i64,
+                    g.expires,
+                    opt_i64(g.max_uses),
+                    g.uses as i64,
+                    encode_pairs(&g.context),
+                    g.created
+                ],
+            )
+            .map_err(|e| unique_to_exists(e, format!("grant {} already exists", g.id)))?;
+        Ok(())
+    }
+
+    fn object_restore(&mut self, o: &ObjectRecord) -> Result<()> {
+        self.c
+            .execute(
+                "INSERT INTO objects(id, keyring, class, label, ext_id, value, sensitive, attrs,
+                 created, version, key_id, deleted) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+                params![
+                    o.id as i64,
+                    o.keyring as i64,
+                    o.class,
+                    o.label,
+                    o.ext_id,
+                    o.value,
+                    o.sensitive,
+                    o.attrs,
+                    o.created,
+                    o.version as i64,
+                    opt_i64(o.key_id),
+                    o.deleted
+                ],
+            )
+            .map_err(|e| unique_to_exists(e, format!("object {} already exists", o.id)))?;
+        Ok(())
+    }
+
+    fn object_list_all(&mut self, keyring: u64) -> Result<Vec<ObjectRecord>> {
+        let mut st = self.c.prepare_cached(&format!(
+            "SELECT {OBJ_COLS} FROM objects WHERE keyring = ?1 ORDER BY id"
+        ))?;
+        let rows = st.query_map([keyring as i64], object_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
 }
 
 fn keyring_row(r: &Row) -> rusqlite::Result<KeyringRecord> {
