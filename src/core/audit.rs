@@ -125,7 +125,7 @@ pub fn encode_segments(segs: &[(u64, Vec<u8>)]) -> Vec<u8> {
 }
 
 pub fn decode_segments(v: &[u8]) -> Result<Segments> {
-    if v.len() % 24 != 0 {
+    if !v.len().is_multiple_of(24) {
         return Err(Error::integrity("audit segment list is malformed"));
     }
     Ok(v.chunks(24)
