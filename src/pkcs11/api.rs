@@ -379,7 +379,7 @@ pub extern "C" fn C_SignRecoverInit(
     _a1: *mut CK_MECHANISM,
     _a2: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_SignRecover(
@@ -389,7 +389,7 @@ pub extern "C" fn C_SignRecover(
     _a3: *mut CK_BYTE,
     _a4: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_VerifyInit(
@@ -427,7 +427,7 @@ pub extern "C" fn C_VerifyRecoverInit(
     _a1: *mut CK_MECHANISM,
     _a2: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_VerifyRecover(
@@ -437,7 +437,7 @@ pub extern "C" fn C_VerifyRecover(
     _a3: *mut CK_BYTE,
     _a4: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_DigestEncryptUpdate(
@@ -447,7 +447,7 @@ pub extern "C" fn C_DigestEncryptUpdate(
     _a3: *mut CK_BYTE,
     _a4: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_DecryptDigestUpdate(
@@ -457,7 +457,7 @@ pub extern "C" fn C_DecryptDigestUpdate(
     _a3: *mut CK_BYTE,
     _a4: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_SignEncryptUpdate(
@@ -467,7 +467,7 @@ pub extern "C" fn C_SignEncryptUpdate(
     _a3: *mut CK_BYTE,
     _a4: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_DecryptVerifyUpdate(
@@ -477,7 +477,7 @@ pub extern "C" fn C_DecryptVerifyUpdate(
     _a3: *mut CK_BYTE,
     _a4: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_GenerateKey(
@@ -580,7 +580,7 @@ pub extern "C" fn C_WaitForSlotEvent(
     _a1: *mut CK_SLOT_ID,
     _a2: *mut c_void,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_GetInterfaceList(list: *mut CK_INTERFACE, count: *mut CK_ULONG) -> CK_RV {
@@ -620,7 +620,7 @@ pub extern "C" fn C_MessageEncryptInit(
     _a1: *mut CK_MECHANISM,
     _a2: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_EncryptMessage(
@@ -634,7 +634,7 @@ pub extern "C" fn C_EncryptMessage(
     _a7: *mut CK_BYTE,
     _a8: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_EncryptMessageBegin(
@@ -644,7 +644,7 @@ pub extern "C" fn C_EncryptMessageBegin(
     _a3: *mut CK_BYTE,
     _a4: CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_EncryptMessageNext(
@@ -657,11 +657,11 @@ pub extern "C" fn C_EncryptMessageNext(
     _a6: *mut CK_ULONG,
     _a7: CK_FLAGS,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_MessageEncryptFinal(_a0: CK_SESSION_HANDLE) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_MessageDecryptInit(
@@ -669,7 +669,7 @@ pub extern "C" fn C_MessageDecryptInit(
     _a1: *mut CK_MECHANISM,
     _a2: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_DecryptMessage(
@@ -683,7 +683,7 @@ pub extern "C" fn C_DecryptMessage(
     _a7: *mut CK_BYTE,
     _a8: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_DecryptMessageBegin(
@@ -693,7 +693,7 @@ pub extern "C" fn C_DecryptMessageBegin(
     _a3: *mut CK_BYTE,
     _a4: CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_DecryptMessageNext(
@@ -706,11 +706,11 @@ pub extern "C" fn C_DecryptMessageNext(
     _a6: *mut CK_ULONG,
     _a7: CK_FLAGS,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_MessageDecryptFinal(_a0: CK_SESSION_HANDLE) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_MessageSignInit(
@@ -718,7 +718,7 @@ pub extern "C" fn C_MessageSignInit(
     _a1: *mut CK_MECHANISM,
     _a2: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_SignMessage(
@@ -730,7 +730,7 @@ pub extern "C" fn C_SignMessage(
     _a5: *mut CK_BYTE,
     _a6: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_SignMessageBegin(
@@ -738,7 +738,7 @@ pub extern "C" fn C_SignMessageBegin(
     _a1: *mut c_void,
     _a2: CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_SignMessageNext(
@@ -750,11 +750,11 @@ pub extern "C" fn C_SignMessageNext(
     _a5: *mut CK_BYTE,
     _a6: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_MessageSignFinal(_a0: CK_SESSION_HANDLE) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_MessageVerifyInit(
@@ -762,7 +762,7 @@ pub extern "C" fn C_MessageVerifyInit(
     _a1: *mut CK_MECHANISM,
     _a2: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_VerifyMessage(
@@ -774,7 +774,7 @@ pub extern "C" fn C_VerifyMessage(
     _a5: *mut CK_BYTE,
     _a6: CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_VerifyMessageBegin(
@@ -782,7 +782,7 @@ pub extern "C" fn C_VerifyMessageBegin(
     _a1: *mut c_void,
     _a2: CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_VerifyMessageNext(
@@ -794,9 +794,9 @@ pub extern "C" fn C_VerifyMessageNext(
     _a5: *mut CK_BYTE,
     _a6: CK_ULONG,
 ) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }
 
 pub extern "C" fn C_MessageVerifyFinal(_a0: CK_SESSION_HANDLE) -> CK_RV {
-    entry(|| unsupported())
+    entry(unsupported)
 }

@@ -13,16 +13,17 @@ use std::ffi::c_void;
 use cryptoki_sys::*;
 
 mod api;
-pub mod ffi;
-pub mod mechanisms;
-pub mod objects;
+mod ffi;
+mod mechanisms;
+mod objects;
 mod ops_cipher;
 mod ops_digest;
 mod ops_keys;
 mod ops_sign;
-pub mod rv;
+mod rsa_raw;
+mod rv;
 mod session;
-pub mod slots;
+mod slots;
 mod state;
 
 use ffi::Rv;
@@ -268,7 +269,8 @@ fn get_interface(
         // SAFETY: pFunctionList points to one of the two static lists, both starting with
         // their CK_VERSION.
         let v = unsafe { *(i.pFunctionList as *const CK_VERSION) };
-        wanted.is_none_or(|w| w.major == v.major && w.minor == v.minor) && i.flags & flags == flags
+        wanted.map_or(true, |w| w.major == v.major && w.minor == v.minor)
+            && i.flags & flags == flags
     });
     match found {
         Some(i) => ffi::write(out, i as *const CK_INTERFACE as *mut CK_INTERFACE),

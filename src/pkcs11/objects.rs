@@ -83,7 +83,7 @@ pub fn as_ulong(v: &[u8]) -> Rv<CK_ULONG> {
 pub fn tlv_encode(items: &[(CK_ATTRIBUTE_TYPE, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (t, v) in items {
-        out.extend_from_slice(&(*t as u64).to_be_bytes());
+        out.extend_from_slice(&t.to_be_bytes());
         out.extend_from_slice(&(v.len() as u32).to_be_bytes());
         out.extend_from_slice(v);
     }

@@ -167,7 +167,12 @@ fn do_sign(ctx: &Ctx, op: &mut SignOp) -> Rv<Zeroizing<Vec<u8>>> {
                 }
             }
             SignMech::EcdsaRaw => ec_fixed(spec, &crypto::ecdsa_sign_prehashed(spec, m, &x)?),
-            SignMech::RsaPkcsRaw => crypto::rsa_pkcs1_sign_digest_info(spec, m, &x),
+            SignMech::RsaPkcsRaw => match crypto::rsa_pkcs1_sign_digest_info(spec, m, &x) {
+                Err(e) if e.kind() == ErrorKind::Unsupported => {
+                    super::rsa_raw::sign_pkcs1_block(m, &x)
+                }
+                r => r,
+            },
             SignMech::PssRaw(a) => crypto::sign_digest(spec, m, a, &x),
             SignMech::Eddsa => crypto::sign(spec, m, SignAlg::Ed25519, &x),
         })?;
