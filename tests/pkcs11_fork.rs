@@ -18,13 +18,22 @@ fn forked_child_must_reinitialise() {
     let store = dir.path().join("kms.db");
     std::env::set_var("KMS_STORE", &store);
     let p = Pkcs11::new(common::lib_dir().join("libkms.so")).unwrap();
-    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).unwrap();
+    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
     let owner = std::fs::read_to_string(format!("{}.owner", store.display())).unwrap();
     let slot = p.get_slots_with_token().unwrap()[0];
     let s = p.open_rw_session(slot).unwrap();
-    s.login(UserType::User, Some(&AuthPin::new(owner.trim().into()))).unwrap();
+    s.login(UserType::User, Some(&AuthPin::new(owner.trim().into())))
+        .unwrap();
     let k = s
-        .generate_key(&Mechanism::AesKeyGen, &[Attribute::Token(true), Attribute::ValueLen(32.into()), Attribute::Label(b"forky".to_vec())])
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::Token(true),
+                Attribute::ValueLen(32.into()),
+                Attribute::Label(b"forky".to_vec()),
+            ],
+        )
         .unwrap();
     let m = Mechanism::AesCbcPad([5u8; 16]);
     let ct = s.encrypt(&m, k, b"before fork").unwrap();
@@ -38,14 +47,22 @@ fn forked_child_must_reinitialise() {
                 Err(Error::Pkcs11(RvError::CryptokiNotInitialized, _)) => {}
                 _ => return 2,
             }
-            if p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).is_err() {
+            if p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+                .is_err()
+            {
                 return 3;
             }
-            let Ok(s) = p.open_rw_session(slot) else { return 4 };
-            if s.login(UserType::User, Some(&AuthPin::new(owner.trim().into()))).is_err() {
+            let Ok(s) = p.open_rw_session(slot) else {
+                return 4;
+            };
+            if s.login(UserType::User, Some(&AuthPin::new(owner.trim().into())))
+                .is_err()
+            {
                 return 5;
             }
-            let Ok(found) = s.find_objects(&[Attribute::Label(b"forky".to_vec())]) else { return 6 };
+            let Ok(found) = s.find_objects(&[Attribute::Label(b"forky".to_vec())]) else {
+                return 6;
+            };
             let Some(k) = found.first() else { return 7 };
             match s.decrypt(&m, *k, &ct) {
                 Ok(pt) if pt == b"before fork" => 0,
@@ -59,7 +76,11 @@ fn forked_child_must_reinitialise() {
     // SAFETY: test: waiting for our own child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
     assert!(libc::WIFEXITED(status), "child crashed: {status}");
-    assert_eq!(libc::WEXITSTATUS(status), 0, "child step failed (see the code in the test)");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "child step failed (see the code in the test)"
+    );
     // the parent is unaffected
     assert_eq!(s.decrypt(&m, k, &ct).unwrap(), b"before fork");
 }
