@@ -2,3 +2,4 @@ pub mod core;
 
 mod boundary;
 pub mod capi;
+pub mod pkcs11;

@@ -647,3 +647,26 @@ fn wrap_derive_export_import() {
         2
     );
 }
+
+#[test]
+fn describe_shows_each_versions_public_key() {
+    let s = TestStore::new();
+    let (k, o) = s.open_owner();
+    let req = KeyRequest {
+        spec: Some(KeySpec::EcP256),
+        name: Some("signer".into()),
+        ..Default::default()
+    };
+    k.create_key(&o, &req).unwrap();
+    k.rotate_key(&o, "signer").unwrap();
+    let info = k.describe_key(&o, "signer").unwrap();
+    assert_eq!(info.versions.len(), 2);
+    for v in &info.versions {
+        let spki = k.public_key(&o, "signer", Some(v.version)).unwrap();
+        assert_eq!(v.public.as_deref(), Some(&spki[..]));
+    }
+    assert_ne!(info.versions[0].public, info.versions[1].public);
+    k.create_key(&o, &aes("sym")).unwrap();
+    let info = k.describe_key(&o, "sym").unwrap();
+    assert_eq!(info.versions[0].public, None);
+}

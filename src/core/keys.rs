@@ -46,6 +46,9 @@ pub struct VersionInfo {
     pub destroyed: bool,
     pub uses: u64,
     pub primary: bool,
+    /// Public key (SubjectPublicKeyInfo DER) of an asymmetric key version; public data,
+    /// so describing a key (any role) shows it (PKCS#11 public key attributes).
+    pub public: Option<Vec<u8>>,
 }
 
 /// What a maintenance pass did.
@@ -266,6 +269,7 @@ impl Kms {
                 destroyed: v.destroyed,
                 uses: v.uses,
                 primary: v.version == key.primary_version,
+                public: v.public.clone(),
             })
             .collect();
         Ok(KeyInfo { key, versions })

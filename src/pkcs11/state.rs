@@ -1,0 +1,254 @@
+//! The one global the specification forces: whether `C_Initialize` ran (in this process:
+//! a forked child sees the parent's state as uninitialised and must initialise again), the
+//! open store, sessions, per-slot login state and the object handle table.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use cryptoki_sys::*;
+
+use super::ffi::{self, Rv};
+use super::session::{Session, SessionEntry};
+use crate::core::audit::Durability;
+use crate::core::{Caller, Config, Kms};
+
+/// Who is logged in on a slot (shared by every session of the slot, as PKCS#11 says).
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub user_type: CK_USER_TYPE,
+    pub caller: Caller,
+}
+
+/// What an object handle names: one version of a key seen as a secret, private or public
+/// key object, or a stored object (certificate, data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ObjRef {
+    Secret { key: u64, version: u32 },
+    Private { key: u64, version: u32 },
+    Public { key: u64, version: u32 },
+    Stored { id: u64 },
+}
+
+impl ObjRef {
+    pub fn key(self) -> Option<(u64, u32)> {
+        match self {
+            ObjRef::Secret { key, version }
+            | ObjRef::Private { key, version }
+            | ObjRef::Public { key, version } => Some((key, version)),
+            ObjRef::Stored { .. } => None,
+        }
+    }
+}
+
+/// Object handles: stable for the life of the initialised module (every session sees the
+/// same handle for the same object).
+#[derive(Default)]
+pub struct Handles {
+    by_ref: HashMap<ObjRef, CK_OBJECT_HANDLE>,
+    by_handle: HashMap<CK_OBJECT_HANDLE, ObjRef>,
+    next: CK_OBJECT_HANDLE,
+}
+
+impl Handles {
+    pub fn handle(&mut self, r: ObjRef) -> CK_OBJECT_HANDLE {
+        if let Some(h) = self.by_ref.get(&r) {
+            return *h;
+        }
+        self.next += 1;
+        let h = self.next;
+        self.by_ref.insert(r, h);
+        self.by_handle.insert(h, r);
+        h
+    }
+
+    pub fn resolve(&self, h: CK_OBJECT_HANDLE) -> Rv<ObjRef> {
+        self.by_handle
+            .get(&h)
+            .copied()
+            .ok_or(CKR_OBJECT_HANDLE_INVALID)
+    }
+}
+
+pub struct Module {
+    pub pid: u32,
+    pub kms: Kms,
+    pub sessions: HashMap<CK_SESSION_HANDLE, Arc<SessionEntry>>,
+    pub next_session: CK_SESSION_HANDLE,
+    pub logins: HashMap<CK_SLOT_ID, Login>,
+    pub handles: Handles,
+    /// Session keys (CKA_TOKEN false): key id -> the session that owns it.
+    pub session_keys: HashMap<u64, CK_SESSION_HANDLE>,
+}
+
+static STATE: Mutex<Option<Module>> = Mutex::new(None);
+
+fn lock() -> MutexGuard<'static, Option<Module>> {
+    STATE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs `f` on the initialised module of this process (`CKR_CRYPTOKI_NOT_INITIALIZED`
+/// otherwise, including in a forked child that has not initialised again). Keep `f` short:
+/// cryptographic work runs outside this lock.
+pub fn with<R>(f: impl FnOnce(&mut Module) -> Rv<R>) -> Rv<R> {
+    let mut g = lock();
+    match g.as_mut() {
+        Some(m) if m.pid == std::process::id() => f(m),
+        _ => Err(CKR_CRYPTOKI_NOT_INITIALIZED),
+    }
+}
+
+/// Where the store is: `store=/path` in the file named by `pReserved`, else `KMS_STORE`
+/// (or the default location).
+fn config(reserved: Option<&str>) -> Rv<Config> {
+    let Some(path) = reserved else {
+        return Config::from_env().map_err(|_| CKR_ARGUMENTS_BAD);
+    };
+    let text = std::fs::read_to_string(path).map_err(|_| CKR_ARGUMENTS_BAD)?;
+    let mut store = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .or_else(|| line.split_once(':'))
+            .ok_or(CKR_ARGUMENTS_BAD)?;
+        match k.trim() {
+            "store" => store = Some(v.trim().trim_matches('"').to_string()),
+            _ => return Err(CKR_ARGUMENTS_BAD),
+        }
+    }
+    match store {
+        Some(s) => Config::at(s).map_err(|_| CKR_ARGUMENTS_BAD),
+        None => Config::from_env().map_err(|_| CKR_ARGUMENTS_BAD),
+    }
+}
+
+/// `C_Initialize`.
+pub fn initialize(args: *mut CK_C_INITIALIZE_ARGS) -> Rv<()> {
+    let mut reserved = None;
+    let mut no_threads = false;
+    if !args.is_null() {
+        let a = ffi::read(args)?;
+        let given = [
+            a.CreateMutex.is_some(),
+            a.DestroyMutex.is_some(),
+            a.LockMutex.is_some(),
+            a.UnlockMutex.is_some(),
+        ];
+        let n = given.iter().filter(|g| **g).count();
+        if n != 0 && n != 4 {
+            return Err(CKR_ARGUMENTS_BAD);
+        }
+        // Callbacks without CKF_OS_LOCKING_OK would oblige us to lock with them; the module
+        // locks with the OS primitives only.
+        if n == 4 && a.flags & CKF_OS_LOCKING_OK == 0 {
+            return Err(CKR_CANT_LOCK);
+        }
+        no_threads = a.flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS != 0;
+        if !a.pReserved.is_null() {
+            reserved = Some(
+                crate::boundary::ptr::in_str(a.pReserved as *const std::ffi::c_char, "pReserved")
+                    .map_err(|_| CKR_ARGUMENTS_BAD)?
+                    .to_string(),
+            );
+        }
+    }
+    let mut g = lock();
+    if let Some(m) = g.as_ref() {
+        if m.pid == std::process::id() {
+            return Err(CKR_CRYPTOKI_ALREADY_INITIALIZED);
+        }
+        // A forked child: the parent's store connection and sessions are not ours to use
+        // or to close (closing would release the parent's file locks); leave them be.
+        if let Some(old) = g.take() {
+            std::mem::forget(old);
+        }
+    }
+    let mut cfg = config(reserved.as_deref())?;
+    if no_threads {
+        cfg.audit.durability = Durability::Strict;
+    }
+    let kms = Kms::open(cfg).map_err(|_| CKR_GENERAL_ERROR)?;
+    *g = Some(Module {
+        pid: std::process::id(),
+        kms,
+        sessions: HashMap::new(),
+        next_session: 0,
+        logins: HashMap::new(),
+        handles: Handles::default(),
+        session_keys: HashMap::new(),
+    });
+    Ok(())
+}
+
+/// `C_Finalize`.
+pub fn finalize(reserved: *mut std::ffi::c_void) -> Rv<()> {
+    if !reserved.is_null() {
+        return Err(CKR_ARGUMENTS_BAD);
+    }
+    let m = {
+        let mut g = lock();
+        match g.as_ref() {
+            Some(m) if m.pid == std::process::id() => g.take(),
+            _ => return Err(CKR_CRYPTOKI_NOT_INITIALIZED),
+        }
+    };
+    if let Some(m) = m {
+        let keys: Vec<u64> = m.session_keys.keys().copied().collect();
+        let logins: Vec<Login> = m.logins.values().cloned().collect();
+        super::objects::discard_session_keys(&m.kms, &logins, &keys);
+        let _ = m.kms.flush();
+    }
+    Ok(())
+}
+
+/// What a session-scoped call needs, taken out of the global lock.
+pub struct Ctx {
+    pub kms: Kms,
+    pub handle: CK_SESSION_HANDLE,
+    pub slot: CK_SLOT_ID,
+    pub login: Option<Login>,
+    pub session: Arc<SessionEntry>,
+    pub rw: bool,
+}
+
+impl Ctx {
+    /// The logged-in caller, or `CKR_USER_NOT_LOGGED_IN`.
+    pub fn caller(&self) -> Rv<&Caller> {
+        self.login
+            .as_ref()
+            .map(|l| &l.caller)
+            .ok_or(CKR_USER_NOT_LOGGED_IN)
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Session> {
+        self.session.ops.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The context of session `h` (`CKR_SESSION_HANDLE_INVALID` if unknown).
+pub fn ctx(h: CK_SESSION_HANDLE) -> Rv<Ctx> {
+    with(|m| {
+        let s = m
+            .sessions
+            .get(&h)
+            .ok_or(CKR_SESSION_HANDLE_INVALID)?
+            .clone();
+        let (slot, rw) = (s.slot, s.rw);
+        Ok(Ctx {
+            kms: m.kms.clone(),
+            handle: h,
+            slot,
+            login: m.logins.get(&slot).cloned(),
+            session: s,
+            rw,
+        })
+    })
+}
+
+/// The module's store handle (for slot and token calls that need no session).
+pub fn kms() -> Rv<Kms> {
+    with(|m| Ok(m.kms.clone()))
+}
