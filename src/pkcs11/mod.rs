@@ -269,8 +269,7 @@ fn get_interface(
         // SAFETY: pFunctionList points to one of the two static lists, both starting with
         // their CK_VERSION.
         let v = unsafe { *(i.pFunctionList as *const CK_VERSION) };
-        wanted.map_or(true, |w| w.major == v.major && w.minor == v.minor)
-            && i.flags & flags == flags
+        wanted.is_none_or(|w| w.major == v.major && w.minor == v.minor) && i.flags & flags == flags
     });
     match found {
         Some(i) => ffi::write(out, i as *const CK_INTERFACE as *mut CK_INTERFACE),
