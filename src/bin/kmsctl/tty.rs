@@ -1,40 +1,34 @@
-//! The one piece of terminal control: reading a secret without echo (termios through libc).
+//! The one piece of terminal control: reading a secret without echo (through `stty`, so the
+//! command line needs no unsafe code).
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::{Command, Stdio};
 
 use crate::util::R;
 
-/// Restores the terminal's settings when dropped.
-struct EchoOff {
-    fd: libc::c_int,
-    saved: libc::termios,
-}
+/// Turns terminal echo off for its lifetime (restored when dropped).
+struct EchoOff;
 
 impl EchoOff {
-    fn new(fd: libc::c_int) -> Option<EchoOff> {
-        // SAFETY: termios is plain old data; zeroed is a valid value to be filled in.
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: fd is stdin's descriptor; t is a valid, writable termios.
-        if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
+    fn new() -> Option<EchoOff> {
+        if !std::io::stdin().is_terminal() {
             return None;
         }
-        let saved = t;
-        t.c_lflag &= !libc::ECHO;
-        t.c_lflag |= libc::ECHONL;
-        // SAFETY: fd is valid; t is an initialised termios read from the same terminal.
-        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) } != 0 {
-            return None;
-        }
-        Some(EchoOff { fd, saved })
+        let ok = Command::new("stty")
+            .arg("-echo")
+            .stdin(Stdio::inherit())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then_some(EchoOff)
     }
 }
 
 impl Drop for EchoOff {
     fn drop(&mut self) {
-        // SAFETY: restores the settings read from this descriptor in `new`.
-        unsafe {
-            libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
-        }
+        let _ = Command::new("stty").arg("echo").stdin(Stdio::inherit()).status();
+        // The newline the user typed was not echoed.
+        eprintln!();
     }
 }
 
@@ -43,7 +37,7 @@ pub fn prompt_hidden(prompt: &str) -> R<String> {
     let mut e = std::io::stderr();
     write!(e, "{prompt}")?;
     e.flush()?;
-    let guard = EchoOff::new(0);
+    let guard = EchoOff::new();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     drop(guard);
