@@ -132,21 +132,27 @@ impl Kms {
         })
     }
 
-    /// An object with its value (unsealed when sensitive).
+    /// An object with its value (unsealed when sensitive). An application secret read this
+    /// way (a PKCS#11 data object) is decrypted under the same policy as `get_secret`.
     pub fn get_object(&self, c: &Caller, id: u64) -> Result<ObjectRecord> {
         self.refresh()?;
+        let found = store::read(self.store(), |tx| tx.object_get(id))?
+            .filter(|o| o.keyring == c.keyring && !o.deleted);
+        if let Some(mut o) = found.clone().filter(|o| o.class == SECRET_CLASS) {
+            o.value = self.get_secret(c, &o.label, Some(o.version))?.to_vec();
+            return Ok(o);
+        }
         self.authorize(c, Action::Describe, None, &Context::new())
             .map_err(|e| self.refuse(c, Action::Describe, None, None, &Context::new(), e))?;
-        let mut o = store::read(self.store(), |tx| tx.object_get(id))?
-            .filter(|o| o.keyring == c.keyring && !o.deleted && o.class != SECRET_CLASS)
-            .ok_or_else(|| Error::not_found(format!("no object {id}")))?;
+        let mut o = found.ok_or_else(|| Error::not_found(format!("no object {id}")))?;
         if o.sensitive {
             o.value = self.unseal_object(o.id, &o.value)?.to_vec();
         }
         Ok(o)
     }
 
-    /// Objects of the caller's keyring (values of sensitive objects are left empty).
+    /// Objects of the caller's keyring (values of sensitive objects are left empty),
+    /// including each application secret's latest version (class `secret`).
     pub fn list_objects(
         &self,
         c: &Caller,
@@ -157,7 +163,13 @@ impl Kms {
         self.authorize(c, Action::List, None, &Context::new())
             .map_err(|e| self.refuse(c, Action::List, None, None, &Context::new(), e))?;
         let mut v = store::read(self.store(), |tx| tx.object_list(c.keyring, class, label))?;
-        v.retain(|o| o.class != SECRET_CLASS);
+        // Application secrets appear once, as their latest live version.
+        let mut latest: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        for o in v.iter().filter(|o| o.class == SECRET_CLASS && !o.deleted) {
+            let e = latest.entry(o.label.clone()).or_insert(0);
+            *e = (*e).max(o.version);
+        }
+        v.retain(|o| o.class != SECRET_CLASS || latest.get(&o.label) == Some(&o.version));
         for o in v.iter_mut().filter(|o| o.sensitive) {
             o.value.clear();
         }

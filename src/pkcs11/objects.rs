@@ -629,7 +629,8 @@ pub fn find_init(ctx: &Ctx, tmpl: Vec<Attr>) -> Rv<FindOp> {
     if want_objects {
         let cls = match class {
             Some(CKO_CERTIFICATE) => Some("certificate"),
-            Some(CKO_DATA) => Some("data"),
+            // Data objects and application secrets (both CKO_DATA): list all, match below.
+            Some(CKO_DATA) => None,
             Some(CKO_PUBLIC_KEY) => Some("public-key"),
             _ => None,
         };

@@ -26,7 +26,10 @@ impl EchoOff {
 
 impl Drop for EchoOff {
     fn drop(&mut self) {
-        let _ = Command::new("stty").arg("echo").stdin(Stdio::inherit()).status();
+        let _ = Command::new("stty")
+            .arg("echo")
+            .stdin(Stdio::inherit())
+            .status();
         // The newline the user typed was not echoed.
         eprintln!();
     }
