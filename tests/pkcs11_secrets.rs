@@ -99,5 +99,5 @@ fn secrets_are_data_objects() {
         read_as("aud:aud-secret").is_err(),
         "an auditor must not read secret values"
     );
-    p.finalize();
+    p.finalize().unwrap();
 }
