@@ -26,9 +26,7 @@ fn engine_path() -> PathBuf {
     let out = Command::new("openssl")
         .args(["version", "-e"])
         .output()
-        .unwrap_or_else(|e| {
-            panic!("openssl is not installed ({e}): apt-get install -y openssl")
-        });
+        .unwrap_or_else(|e| panic!("openssl is not installed ({e}): apt-get install -y openssl"));
     let text = String::from_utf8_lossy(&out.stdout);
     let dir = text
         .split('"')
@@ -172,8 +170,19 @@ impl Fixture {
         self.ok(
             "openssl",
             &[
-                "pkey", "-engine", "pkcs11", "-inform", "engine", "-pubin", "-in", &public,
-                "-passin", &format!("pass:{USER_PIN}"), "-pubout", "-out", &out,
+                "pkey",
+                "-engine",
+                "pkcs11",
+                "-inform",
+                "engine",
+                "-pubin",
+                "-in",
+                &public,
+                "-passin",
+                &format!("pass:{USER_PIN}"),
+                "-pubout",
+                "-out",
+                &out,
             ],
         );
     }
@@ -246,22 +255,44 @@ fn pkeyutl_signs_with_rsa_and_ec_token_keys() {
         ("p384", "sha384"),
     ] {
         let dg = format!("data.{md}");
-        f.ok("openssl", &["dgst", &format!("-{md}"), "-binary", "-out", &dg, "data.txt"]);
+        f.ok(
+            "openssl",
+            &[
+                "dgst",
+                &format!("-{md}"),
+                "-binary",
+                "-out",
+                &dg,
+                "data.txt",
+            ],
+        );
         let sig = format!("{label}.sig");
         let mdopt = format!("digest:{md}");
         f.ok(
             "openssl",
             &[
-                "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-sign", "-inkey",
-                &uri(label), "-in", &dg, "-out", &sig, "-pkeyopt", &mdopt,
+                "pkeyutl",
+                "-engine",
+                "pkcs11",
+                "-keyform",
+                "engine",
+                "-sign",
+                "-inkey",
+                &uri(label),
+                "-in",
+                &dg,
+                "-out",
+                &sig,
+                "-pkeyopt",
+                &mdopt,
             ],
         );
         let pubkey = format!("{label}.pub.pem");
         let out = f.ok(
             "openssl",
             &[
-                "pkeyutl", "-verify", "-pubin", "-inkey", &pubkey, "-in", &dg, "-sigfile",
-                &sig, "-pkeyopt", &mdopt,
+                "pkeyutl", "-verify", "-pubin", "-inkey", &pubkey, "-in", &dg, "-sigfile", &sig,
+                "-pkeyopt", &mdopt,
             ],
         );
         assert!(
@@ -276,8 +307,8 @@ fn pkeyutl_signs_with_rsa_and_ec_token_keys() {
         let out = f.run(
             "openssl",
             &[
-                "pkeyutl", "-verify", "-pubin", "-inkey", &pubkey, "-in", "bad.dg",
-                "-sigfile", &sig, "-pkeyopt", &mdopt,
+                "pkeyutl", "-verify", "-pubin", "-inkey", &pubkey, "-in", "bad.dg", "-sigfile",
+                &sig, "-pkeyopt", &mdopt,
             ],
         );
         assert!(!out.status.success(), "{label}: a wrong digest verified");
@@ -287,31 +318,72 @@ fn pkeyutl_signs_with_rsa_and_ec_token_keys() {
     f.ok(
         "openssl",
         &[
-            "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-sign", "-inkey",
-            &uri("rsa2048"), "-in", "data.sha256", "-out", "pss.sig", "-pkeyopt",
-            "digest:sha256", "-pkeyopt", "rsa_padding_mode:pss", "-pkeyopt",
+            "pkeyutl",
+            "-engine",
+            "pkcs11",
+            "-keyform",
+            "engine",
+            "-sign",
+            "-inkey",
+            &uri("rsa2048"),
+            "-in",
+            "data.sha256",
+            "-out",
+            "pss.sig",
+            "-pkeyopt",
+            "digest:sha256",
+            "-pkeyopt",
+            "rsa_padding_mode:pss",
+            "-pkeyopt",
             "rsa_pss_saltlen:32",
         ],
     );
     f.ok(
         "openssl",
         &[
-            "pkeyutl", "-verify", "-pubin", "-inkey", "rsa2048.pub.pem", "-in", "data.sha256",
-            "-sigfile", "pss.sig", "-pkeyopt", "digest:sha256", "-pkeyopt",
-            "rsa_padding_mode:pss", "-pkeyopt", "rsa_pss_saltlen:32",
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "rsa2048.pub.pem",
+            "-in",
+            "data.sha256",
+            "-sigfile",
+            "pss.sig",
+            "-pkeyopt",
+            "digest:sha256",
+            "-pkeyopt",
+            "rsa_padding_mode:pss",
+            "-pkeyopt",
+            "rsa_pss_saltlen:32",
         ],
     );
     f.ok(
         "openssl",
         &[
-            "dgst", "-sha256", "-engine", "pkcs11", "-keyform", "engine", "-sign",
-            &uri("p256"), "-out", "dgst.sig", "data.txt",
+            "dgst",
+            "-sha256",
+            "-engine",
+            "pkcs11",
+            "-keyform",
+            "engine",
+            "-sign",
+            &uri("p256"),
+            "-out",
+            "dgst.sig",
+            "data.txt",
         ],
     );
     f.ok(
         "openssl",
         &[
-            "dgst", "-sha256", "-verify", "p256.pub.pem", "-signature", "dgst.sig", "data.txt",
+            "dgst",
+            "-sha256",
+            "-verify",
+            "p256.pub.pem",
+            "-signature",
+            "dgst.sig",
+            "data.txt",
         ],
     );
 }
@@ -325,24 +397,62 @@ fn pin_from_passin_instead_of_the_uri() {
     f.ok(
         "openssl",
         &[
-            "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-sign", "-inkey", &bare,
-            "-passin", &format!("pass:{USER_PIN}"), "-in", "d", "-out", "d.sig",
+            "pkeyutl",
+            "-engine",
+            "pkcs11",
+            "-keyform",
+            "engine",
+            "-sign",
+            "-inkey",
+            &bare,
+            "-passin",
+            &format!("pass:{USER_PIN}"),
+            "-in",
+            "d",
+            "-out",
+            "d.sig",
         ],
     );
     f.ok(
         "openssl",
-        &["pkeyutl", "-verify", "-pubin", "-inkey", "p256.pub.pem", "-in", "d", "-sigfile", "d.sig"],
+        &[
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "p256.pub.pem",
+            "-in",
+            "d",
+            "-sigfile",
+            "d.sig",
+        ],
     );
     // A wrong PIN fails cleanly.
     let out = f.run(
         "openssl",
         &[
-            "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-sign", "-inkey", &bare,
-            "-passin", "pass:wrong-pin", "-in", "d", "-out", "d2.sig",
+            "pkeyutl",
+            "-engine",
+            "pkcs11",
+            "-keyform",
+            "engine",
+            "-sign",
+            "-inkey",
+            &bare,
+            "-passin",
+            "pass:wrong-pin",
+            "-in",
+            "d",
+            "-out",
+            "d2.sig",
         ],
     );
     assert!(!out.status.success(), "signing with a wrong PIN succeeded");
-    assert!(out.status.code().is_some(), "openssl died by a signal: {}", text(&out));
+    assert!(
+        out.status.code().is_some(),
+        "openssl died by a signal: {}",
+        text(&out)
+    );
 }
 
 // ----------------------------------------------------------------------- certificates
@@ -357,9 +467,24 @@ fn csr_and_self_signed_certificate_with_token_keys() {
         f.ok(
             "openssl",
             &[
-                "req", "-engine", "pkcs11", "-keyform", "engine", "-new", "-x509", "-key",
-                &uri(label), "-sha256", "-days", "30", "-subj", "/CN=localhost", "-addext",
-                "subjectAltName=DNS:localhost,IP:127.0.0.1", "-out", &crt,
+                "req",
+                "-engine",
+                "pkcs11",
+                "-keyform",
+                "engine",
+                "-new",
+                "-x509",
+                "-key",
+                &uri(label),
+                "-sha256",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                "-out",
+                &crt,
             ],
         );
         let out = f.ok("openssl", &["x509", "-noout", "-text", "-in", &crt]);
@@ -372,15 +497,29 @@ fn csr_and_self_signed_certificate_with_token_keys() {
         let out = f.ok("openssl", &["x509", "-noout", "-pubkey", "-in", &crt]);
         let from_cert = String::from_utf8_lossy(&out.stdout).to_string();
         let from_token = String::from_utf8_lossy(&f.read(&format!("{label}.pub.pem"))).to_string();
-        assert_eq!(from_cert.trim(), from_token.trim(), "{label}: certificate key differs");
+        assert_eq!(
+            from_cert.trim(),
+            from_token.trim(),
+            "{label}: certificate key differs"
+        );
 
         // A CSR signed by the token key.
         let csr = format!("{label}.csr");
         f.ok(
             "openssl",
             &[
-                "req", "-engine", "pkcs11", "-keyform", "engine", "-new", "-key", &uri(label),
-                "-subj", "/CN=csr.example", "-out", &csr,
+                "req",
+                "-engine",
+                "pkcs11",
+                "-keyform",
+                "engine",
+                "-new",
+                "-key",
+                &uri(label),
+                "-subj",
+                "/CN=csr.example",
+                "-out",
+                &csr,
             ],
         );
         let out = f.ok("openssl", &["req", "-verify", "-noout", "-in", &csr]);
@@ -388,11 +527,27 @@ fn csr_and_self_signed_certificate_with_token_keys() {
 
         // Stored beside its key as CKO_CERTIFICATE, found by CKA_ID and read back unchanged.
         let der = format!("{label}.der");
-        f.ok("openssl", &["x509", "-in", &crt, "-outform", "DER", "-out", &der]);
-        f.user_ok(&["--write-object", &der, "--type", "cert", "--id", id, "--label", label]);
+        f.ok(
+            "openssl",
+            &["x509", "-in", &crt, "-outform", "DER", "-out", &der],
+        );
+        f.user_ok(&[
+            "--write-object",
+            &der,
+            "--type",
+            "cert",
+            "--id",
+            id,
+            "--label",
+            label,
+        ]);
         let back = format!("{label}.back.der");
         f.user_ok(&["--read-object", "--type", "cert", "--id", id, "-o", &back]);
-        assert_eq!(f.read(&der), f.read(&back), "{label}: certificate changed on the token");
+        assert_eq!(
+            f.read(&der),
+            f.read(&back),
+            "{label}: certificate changed on the token"
+        );
     }
     let out = f.user_ok(&["--list-objects", "--type", "cert"]);
     let t = text(&out);
@@ -460,27 +615,45 @@ struct Server {
 }
 
 /// Starts `openssl s_server` with the token key on 127.0.0.1 (retrying when the port
-/// picked was taken meanwhile), for exactly one connection.
-fn start_server(f: &Fixture, label: &str, version: &str) -> Server {
+/// picked was taken meanwhile), for exactly one connection or (`once` false) until killed.
+fn start_server(f: &Fixture, label: &str, version: &str, once: bool) -> Server {
     let mut last = String::new();
     for _ in 0..5 {
         let port = free_port();
         let mut cmd = Command::new("openssl");
         cmd.args([
-            "s_server", "-engine", "pkcs11", "-keyform", "engine", "-key", &uri(label),
-            "-cert", &format!("{label}.crt"), "-accept", &format!("127.0.0.1:{port}"),
-            "-naccept", "1", version,
+            "s_server",
+            "-engine",
+            "pkcs11",
+            "-keyform",
+            "engine",
+            "-key",
+            &uri(label),
+            "-cert",
+            &format!("{label}.crt"),
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            version,
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+        if once {
+            cmd.args(["-naccept", "1"]);
+        }
         f.env(&mut cmd);
         let mut child = cmd.spawn().expect("spawn openssl s_server");
         let stdin = child.stdin.take();
         let out = collect(child.stdout.take().expect("stdout"));
         let err = collect(child.stderr.take().expect("stderr"));
         if wait_for(&out, "ACCEPT", 30) {
-            return Server { child, stdin, out, err, port };
+            return Server {
+                child,
+                stdin,
+                out,
+                err,
+                port,
+            };
         }
         let _ = wait_exit(&mut child, 2);
         last = format!("{}{}", snapshot(&out), snapshot(&err));
@@ -490,11 +663,18 @@ fn start_server(f: &Fixture, label: &str, version: &str) -> Server {
 
 /// One handshake with `version` against a server whose key is `label`; a line goes each way.
 fn handshake(f: &Fixture, label: &str, version: &str) -> String {
-    let mut srv = start_server(f, label, version);
+    let mut srv = start_server(f, label, version, true);
     let mut cmd = Command::new("openssl");
     cmd.args([
-        "s_client", "-connect", &format!("127.0.0.1:{}", srv.port), version, "-CAfile",
-        &format!("{label}.crt"), "-verify_return_error", "-verify_ip", "127.0.0.1",
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{}", srv.port),
+        version,
+        "-CAfile",
+        &format!("{label}.crt"),
+        "-verify_return_error",
+        "-verify_ip",
+        "127.0.0.1",
     ])
     .stdin(Stdio::piped())
     .stdout(Stdio::piped())
@@ -538,9 +718,16 @@ fn handshake(f: &Fixture, label: &str, version: &str) -> String {
     let sst = wait_exit(&mut srv.child, 20);
     let all = ctx("", &srv);
     assert!(cst.is_some(), "s_client did not exit\n{all}");
-    assert!(sst.is_some(), "s_server did not exit after its one connection\n{all}");
+    assert!(
+        sst.is_some(),
+        "s_server did not exit after its one connection\n{all}"
+    );
     let client = snapshot(&cli_out);
-    let proto = if version == "-tls1_3" { "TLSv1.3" } else { "TLSv1.2" };
+    let proto = if version == "-tls1_3" {
+        "TLSv1.3"
+    } else {
+        "TLSv1.2"
+    };
     assert!(client.contains(&format!("Protocol  : {proto}")), "{all}");
     assert!(client.contains("Verify return code: 0 (ok)"), "{all}");
     client
@@ -555,9 +742,24 @@ fn tls_handshakes_with_the_server_key_in_libkms_are_audited() {
         f.ok(
             "openssl",
             &[
-                "req", "-engine", "pkcs11", "-keyform", "engine", "-new", "-x509", "-key",
-                &uri(label), "-sha256", "-days", "30", "-subj", "/CN=localhost", "-addext",
-                "subjectAltName=DNS:localhost,IP:127.0.0.1", "-out", &format!("{label}.crt"),
+                "req",
+                "-engine",
+                "pkcs11",
+                "-keyform",
+                "engine",
+                "-new",
+                "-x509",
+                "-key",
+                &uri(label),
+                "-sha256",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                "-out",
+                &format!("{label}.crt"),
             ],
         );
     }
@@ -587,7 +789,10 @@ fn tls_handshakes_with_the_server_key_in_libkms_are_audited() {
         }
     }
     let report = kms.audit_verify(&owner, None).expect("audit verify");
-    assert!(report.ok(), "the audit chain does not verify after the handshakes");
+    assert!(
+        report.ok(),
+        "the audit chain does not verify after the handshakes"
+    );
 }
 
 /// How many successful sign records the audit trail holds for key `id`.
@@ -620,19 +825,30 @@ fn rsa_oaep_sha256_decrypts_through_the_engine() {
     let msg = b"wrapped for the key in libkms\n";
     f.write("msg.txt", msg);
     let oaep = [
-        "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt",
+        "-pkeyopt",
+        "rsa_padding_mode:oaep",
+        "-pkeyopt",
+        "rsa_oaep_md:sha256",
+        "-pkeyopt",
         "rsa_mgf1_md:sha256",
     ];
     let mut enc = vec![
-        "pkeyutl", "-encrypt", "-pubin", "-inkey", "rsa-dec.pub.pem", "-in", "msg.txt", "-out",
+        "pkeyutl",
+        "-encrypt",
+        "-pubin",
+        "-inkey",
+        "rsa-dec.pub.pem",
+        "-in",
+        "msg.txt",
+        "-out",
         "msg.enc",
     ];
     enc.extend_from_slice(&oaep);
     f.ok("openssl", &enc);
     let key = uri("rsa-dec");
     let mut dec = vec![
-        "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-decrypt", "-inkey", &key,
-        "-in", "msg.enc", "-out", "msg.dec",
+        "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-decrypt", "-inkey", &key, "-in",
+        "msg.enc", "-out", "msg.dec",
     ];
     dec.extend_from_slice(&oaep);
     f.ok("openssl", &dec);
@@ -642,13 +858,20 @@ fn rsa_oaep_sha256_decrypts_through_the_engine() {
     bad[10] ^= 0x40;
     f.write("bad.enc", &bad);
     let mut dec = vec![
-        "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-decrypt", "-inkey", &key,
-        "-in", "bad.enc", "-out", "bad.dec",
+        "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-decrypt", "-inkey", &key, "-in",
+        "bad.enc", "-out", "bad.dec",
     ];
     dec.extend_from_slice(&oaep);
     let out = f.run("openssl", &dec);
-    assert!(!out.status.success(), "a tampered OAEP ciphertext decrypted");
-    assert!(out.status.code().is_some(), "openssl died by a signal: {}", text(&out));
+    assert!(
+        !out.status.success(),
+        "a tampered OAEP ciphertext decrypted"
+    );
+    assert!(
+        out.status.code().is_some(),
+        "openssl died by a signal: {}",
+        text(&out)
+    );
 }
 
 // ------------------------------------------------------------------------- lifecycle
@@ -663,14 +886,28 @@ fn a_disabled_key_makes_engine_signing_fail_cleanly() {
         f.run(
             "openssl",
             &[
-                "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-sign", "-inkey",
-                &uri(label), "-in", "d", "-out", &format!("{label}.sig"),
+                "pkeyutl",
+                "-engine",
+                "pkcs11",
+                "-keyform",
+                "engine",
+                "-sign",
+                "-inkey",
+                &uri(label),
+                "-in",
+                "d",
+                "-out",
+                &format!("{label}.sig"),
             ],
         )
     };
     for label in ["srv-ec", "srv-rsa"] {
         let out = sign(label);
-        assert!(out.status.success(), "{label} before disable: {}", text(&out));
+        assert!(
+            out.status.success(),
+            "{label} before disable: {}",
+            text(&out)
+        );
     }
     let (kms, owner) = f.owner();
     let user = f.token_user(&kms);
@@ -679,7 +916,10 @@ fn a_disabled_key_makes_engine_signing_fail_cleanly() {
         kms.flush().expect("flush");
         let out = sign(label);
         let t = text(&out);
-        assert!(!out.status.success(), "{label}: signing with a disabled key succeeded");
+        assert!(
+            !out.status.success(),
+            "{label}: signing with a disabled key succeeded"
+        );
         assert!(
             out.status.code().is_some(),
             "{label}: openssl died by a signal (not a clean failure):\n{t}"
@@ -687,6 +927,11 @@ fn a_disabled_key_makes_engine_signing_fail_cleanly() {
         assert!(
             !t.contains("Segmentation") && !t.contains("panicked"),
             "{label}: unclean failure:\n{t}"
+        );
+        // libp11 names the module's CKR_KEY_FUNCTION_NOT_PERMITTED.
+        assert!(
+            t.contains("Key function not permitted"),
+            "{label}: the refusal is not CKR_KEY_FUNCTION_NOT_PERMITTED:\n{t}"
         );
         // The refusal is in the audit trail.
         let id = f.key_id(&kms, &user, label);
@@ -703,13 +948,88 @@ fn a_disabled_key_makes_engine_signing_fail_cleanly() {
             recs.iter()
                 .any(|r| r.action == "sign" && r.outcome != kms::core::Outcome::Ok),
             "{label}: no refused sign record: {:?}",
-            recs.iter().map(|r| (&r.action, r.outcome)).collect::<Vec<_>>()
+            recs.iter()
+                .map(|r| (&r.action, r.outcome))
+                .collect::<Vec<_>>()
         );
         // Enabled again, it signs again.
         kms.enable_key(&user, label).expect("enable key");
         let out = sign(label);
         assert!(out.status.success(), "{label} after enable: {}", text(&out));
     }
+
+    // A running TLS server sees the change on its next handshake, without a restart.
+    f.ok(
+        "openssl",
+        &[
+            "req",
+            "-engine",
+            "pkcs11",
+            "-keyform",
+            "engine",
+            "-new",
+            "-x509",
+            "-key",
+            &uri("srv-ec"),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-out",
+            "srv-ec.crt",
+        ],
+    );
+    let mut srv = start_server(&f, "srv-ec", "-tls1_3", false);
+    let connect = || {
+        let mut cmd = Command::new("openssl");
+        cmd.args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", srv.port),
+            "-tls1_3",
+            "-CAfile",
+            "srv-ec.crt",
+            "-verify_return_error",
+            "-verify_ip",
+            "127.0.0.1",
+        ])
+        .stdin(Stdio::null());
+        f.env(&mut cmd);
+        cmd.env_remove("OPENSSL_CONF");
+        cmd.output().expect("run s_client")
+    };
+    let out = connect();
+    assert!(
+        out.status.success() && text(&out).contains("Verify return code: 0 (ok)"),
+        "handshake before disable: {}",
+        text(&out)
+    );
+    kms.disable_key(&user, "srv-ec").expect("disable key");
+    let out = connect();
+    assert!(
+        !text(&out).contains("Verify return code: 0 (ok)") || !out.status.success(),
+        "a handshake succeeded with a disabled server key: {}",
+        text(&out)
+    );
+    assert!(
+        srv.child.try_wait().map(|s| s.is_none()).unwrap_or(false),
+        "s_server died after the refused signature:\n{}{}",
+        snapshot(&srv.out),
+        snapshot(&srv.err)
+    );
+    kms.enable_key(&user, "srv-ec").expect("enable key");
+    let out = connect();
+    assert!(
+        out.status.success() && text(&out).contains("Verify return code: 0 (ok)"),
+        "handshake after enable: {}\n--- server\n{}{}",
+        text(&out),
+        snapshot(&srv.out),
+        snapshot(&srv.err)
+    );
+    drop(srv.stdin.take());
+    let _ = srv.child.kill();
+    let _ = srv.child.wait();
+    eprintln!("server log with a disabled key:\n{}", snapshot(&srv.err));
 }
 
 // -------------------------------------------------------------------------- Ed25519
@@ -723,22 +1043,51 @@ fn a_disabled_key_makes_engine_signing_fail_cleanly() {
 fn ed25519_through_the_engine_is_reported() {
     let f = Fixture::new();
     f.user_ok(&[
-        "--keypairgen", "--key-type", "EC:edwards25519", "--label", "ed", "--id", "01",
+        "--keypairgen",
+        "--key-type",
+        "EC:edwards25519",
+        "--label",
+        "ed",
+        "--id",
+        "01",
         "--usage-sign",
     ]);
     f.write("m", b"ed25519 message\n");
     f.user_ok(&[
-        "--sign", "--mechanism", "EDDSA", "--id", "01", "-i", "m", "-o", "m.p11.sig",
+        "--sign",
+        "--mechanism",
+        "EDDSA",
+        "--id",
+        "01",
+        "-i",
+        "m",
+        "-o",
+        "m.p11.sig",
     ]);
     assert_eq!(f.read("m.p11.sig").len(), 64, "Ed25519 signature length");
     let out = f.run(
         "openssl",
         &[
-            "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-sign", "-rawin", "-inkey",
-            &uri("ed"), "-in", "m", "-out", "m.sig",
+            "pkeyutl",
+            "-engine",
+            "pkcs11",
+            "-keyform",
+            "engine",
+            "-sign",
+            "-rawin",
+            "-inkey",
+            &uri("ed"),
+            "-in",
+            "m",
+            "-out",
+            "m.sig",
         ],
     );
-    assert!(out.status.code().is_some(), "openssl died by a signal: {}", text(&out));
+    assert!(
+        out.status.code().is_some(),
+        "openssl died by a signal: {}",
+        text(&out)
+    );
     if out.status.success() {
         eprintln!("Ed25519 through the engine: works with this libp11");
     } else {
