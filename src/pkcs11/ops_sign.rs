@@ -70,6 +70,13 @@ fn parse(m: &MechIn, spec: KeySpec) -> Rv<SignMech> {
     if matches!(mech, SignMech::EcdsaRaw | SignMech::RsaPkcsRaw) && m.has_param() {
         return Err(CKR_MECHANISM_PARAM_INVALID);
     }
+    if matches!(mech, SignMech::Eddsa) && m.has_param() {
+        // Pure Ed25519 only: no prehash, no context.
+        let p: CK_EDDSA_PARAMS = m.param()?;
+        if p.phFlag != 0 || p.ulContextDataLen != 0 {
+            return Err(CKR_MECHANISM_PARAM_INVALID);
+        }
+    }
     Ok(mech)
 }
 

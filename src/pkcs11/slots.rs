@@ -199,9 +199,14 @@ pub fn mechanism_info(
 }
 
 fn label_text(label: *const u8) -> Rv<String> {
+    if label.is_null() {
+        return Err(CKR_ARGUMENTS_BAD);
+    }
     let raw = ffi::bytes(label, 32)?;
-    let s = String::from_utf8(raw.to_vec()).map_err(|_| CKR_ARGUMENTS_BAD)?;
-    Ok(s.trim_end_matches([' ', '\0']).to_string())
+    // Blank-padded per the specification; some callers end it with a NUL instead.
+    let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+    let s = String::from_utf8_lossy(&raw[..end]).into_owned();
+    Ok(s.trim_end_matches(' ').to_string())
 }
 
 pub fn init_token(slot: CK_SLOT_ID, pin: &[u8], label: *const u8) -> Rv<()> {
