@@ -1097,3 +1097,112 @@ fn ed25519_through_the_engine_is_reported() {
         );
     }
 }
+
+// --------------------------------------------------------------------------- rotation
+
+/// After a rotation (core API) each live version is its own object with the same label; the
+/// primary keeps the key's `CKA_ID` (`01`), the old one gets `01#v1`. libp11 0.4.12 takes the
+/// LAST private key whose label matches (the module lists the primary first), so an
+/// `object=` URI reaches the old version, which refuses to sign (cleanly); an `id=` URI names
+/// the primary and signs with the new version.
+#[test]
+fn after_rotation_an_id_uri_signs_with_the_new_primary() {
+    let f = Fixture::new();
+    f.keypair("EC:prime256v1", "srv-ec", "01", &["--usage-sign"]);
+    let (kms, _owner) = f.owner();
+    let user = f.token_user(&kms);
+    let v2 = kms.rotate_key(&user, "srv-ec").expect("rotate");
+    let info = kms.describe_key(&user, "srv-ec").expect("describe");
+    for v in &info.versions {
+        let spki = v.public.clone().expect("public key of a version");
+        f.write(&format!("v{}.der", v.version), &spki);
+    }
+    f.write("d", &[9u8; 32]);
+    let by_id = format!("pkcs11:token={TOKEN};id=%01;type=private;pin-value={USER_PIN}");
+    f.ok(
+        "openssl",
+        &[
+            "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-sign", "-inkey", &by_id, "-in",
+            "d", "-out", "d.sig",
+        ],
+    );
+    let verify = |v: u32| {
+        f.run(
+            "openssl",
+            &[
+                "pkeyutl",
+                "-verify",
+                "-pubin",
+                "-keyform",
+                "DER",
+                "-inkey",
+                &format!("v{v}.der"),
+                "-in",
+                "d",
+                "-sigfile",
+                "d.sig",
+            ],
+        )
+        .status
+        .success()
+    };
+    assert!(
+        verify(v2),
+        "the id URI did not sign with the new primary version {v2}"
+    );
+    assert!(!verify(1), "the id URI signed with the old version 1");
+    let out = f.run(
+        "openssl",
+        &[
+            "pkeyutl",
+            "-engine",
+            "pkcs11",
+            "-keyform",
+            "engine",
+            "-sign",
+            "-inkey",
+            &uri("srv-ec"),
+            "-in",
+            "d",
+            "-out",
+            "l.sig",
+        ],
+    );
+    assert!(
+        out.status.code().is_some(),
+        "openssl died by a signal: {}",
+        text(&out)
+    );
+    if out.status.success() {
+        assert!(
+            verify_file(&f, v2, "l.sig"),
+            "the label URI signed with an old version"
+        );
+        eprintln!("label URI after rotation: signs with the primary");
+    } else {
+        eprintln!(
+            "label URI after rotation: reaches the old version (libp11 takes the last match)"
+        );
+    }
+}
+
+fn verify_file(f: &Fixture, v: u32, sig: &str) -> bool {
+    f.run(
+        "openssl",
+        &[
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-keyform",
+            "DER",
+            "-inkey",
+            &format!("v{v}.der"),
+            "-in",
+            "d",
+            "-sigfile",
+            sig,
+        ],
+    )
+    .status
+    .success()
+}
