@@ -1170,6 +1170,16 @@ kms_status kms_open_default_owner(const char *store_path, kms_ctx *out_ctx, kms_
 kms_status kms_close(kms_ctx ctx);
 
 /**
+ * Makes every audit record of this context durable and visible to other contexts and
+ * processes now (records of key use are otherwise group-committed within milliseconds).
+ * Contexts opened separately, even on one store in one process, batch their records
+ * apart: flush one before querying its records from another.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_STORE`; `KMS_ERR_AUDIT_UNAVAILABLE`.
+ */
+kms_status kms_flush(kms_ctx ctx, kms_error **out_err);
+
+/**
  * The name of the context's identity, NUL-terminated, through the output-buffer convention
  * (`*inout_len` counts the NUL). Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`;
  * `KMS_ERR_NULL_POINTER` (inout_len); `KMS_ERR_BUFFER_TOO_SMALL`.

@@ -11,6 +11,15 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+/// A command running a program linked against the release libkms.so. `cargo test` puts
+/// target/debug/deps on LD_LIBRARY_PATH, which the dynamic loader prefers to the program's
+/// RUNPATH: without this the programs would silently load the debug build's libkms.so.
+fn cmd(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new(program);
+    c.env("LD_LIBRARY_PATH", common::lib_dir());
+    c
+}
+
 fn stem(p: &Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -23,7 +32,7 @@ fn c_tests_run() {
     for src in common::c_tests() {
         let name = stem(&src);
         let exe = common::compile(&src, &dir.path().join(&name), &[]);
-        let out = Command::new(&exe).output().unwrap();
+        let out = cmd(&exe).output().unwrap();
         common::assert_passed(&name, "plain", &out);
     }
 }
@@ -42,7 +51,7 @@ fn c_tests_under_asan() {
     for src in common::c_tests() {
         let name = stem(&src);
         let exe = common::compile(&src, &dir.path().join(format!("{name}-asan")), &flags);
-        let out = Command::new(&exe)
+        let out = cmd(&exe)
             .env(
                 "ASAN_OPTIONS",
                 "detect_leaks=1:abort_on_error=0:exitcode=23",
@@ -64,13 +73,17 @@ fn c_tests_under_valgrind() {
     for src in common::c_tests() {
         let name = stem(&src);
         let exe = common::compile(&src, &dir.path().join(&name), &[]);
-        let out = Command::new("valgrind")
+        let out = cmd("valgrind")
             .args([
                 "--quiet",
                 "--error-exitcode=1",
                 "--leak-check=full",
                 "--errors-for-leak-kinds=definite,indirect",
             ])
+            .arg(format!(
+                "--suppressions={}",
+                common::root().join("tests/valgrind.supp").display()
+            ))
             .arg(&exe)
             .output()
             .unwrap();
@@ -83,7 +96,7 @@ fn header_compiles_as_cxx() {
     let dir = tempfile::tempdir().unwrap();
     let src = common::root().join("tests/c/header_cxx.cpp");
     let exe = common::compile(&src, &dir.path().join("header_cxx"), &[]);
-    let out = Command::new(&exe).output().unwrap();
+    let out = cmd(&exe).output().unwrap();
     assert!(out.status.success(), "header_cxx exited {}", out.status);
 }
 
@@ -95,7 +108,7 @@ fn examples_build_and_run() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("kms.db");
     let run = |exe: &Path, args: &[&Path]| {
-        Command::new(exe)
+        cmd(exe)
             .args(args)
             .env("KMS_STORE", &store)
             .output()
@@ -126,7 +139,7 @@ fn examples_build_and_run() {
     let back = dir.path().join("back.bin");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&plain, &data).unwrap();
-    let enc = Command::new(&exe)
+    let enc = cmd(&exe)
         .arg("encrypt")
         .args([&plain, &sealed])
         .env("KMS_STORE", &store)
@@ -136,7 +149,7 @@ fn examples_build_and_run() {
     let sealed_bytes = std::fs::read(&sealed).unwrap();
     assert!(sealed_bytes.len() > data.len());
     assert!(!sealed_bytes.windows(64).any(|w| w == &data[1000..1064]));
-    let dec = Command::new(&exe)
+    let dec = cmd(&exe)
         .arg("decrypt")
         .args([&sealed, &back])
         .env("KMS_STORE", &store)
@@ -150,7 +163,7 @@ fn examples_build_and_run() {
     tampered[mid] ^= 1;
     std::fs::write(&sealed, &tampered).unwrap();
     std::fs::remove_file(&back).unwrap();
-    let dec = Command::new(&exe)
+    let dec = cmd(&exe)
         .arg("decrypt")
         .args([&sealed, &back])
         .env("KMS_STORE", &store)

@@ -107,6 +107,21 @@ pub extern "C" fn kms_close(ctx: kms_ctx) -> kms_status {
     })
 }
 
+/// Makes every audit record of this context durable and visible to other contexts and
+/// processes now (records of key use are otherwise group-committed within milliseconds).
+/// Contexts opened separately, even on one store in one process, batch their records
+/// apart: flush one before querying its records from another.
+///
+/// Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_STORE`; `KMS_ERR_AUDIT_UNAVAILABLE`.
+#[no_mangle]
+pub extern "C" fn kms_flush(ctx: kms_ctx, out_err: *mut *mut kms_error) -> kms_status {
+    guard(out_err, || {
+        let s = session(ctx)?;
+        s.kms.flush()?;
+        Ok(())
+    })
+}
+
 /// The name of the context's identity, NUL-terminated, through the output-buffer convention
 /// (`*inout_len` counts the NUL). Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`;
 /// `KMS_ERR_NULL_POINTER` (inout_len); `KMS_ERR_BUFFER_TOO_SMALL`.
