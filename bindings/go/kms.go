@@ -318,6 +318,17 @@ func (c *Client) Close() error {
 	return check(C.kms_close(C.kms_ctx(h)), nil)
 }
 
+// Flush makes this client's batched audit records durable and visible to other clients and
+// processes now (otherwise group-committed within milliseconds; Close does it too).
+func (c *Client) Flush(ctx context.Context) error {
+	h, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	var e *C.kms_error
+	return check(C.kms_flush(h, &e), e)
+}
+
 // Handle is the C kms_ctx handle (for passing to C code); 0 after Close.
 func (c *Client) Handle() uint64 { return c.h.Load() }
 

@@ -74,7 +74,7 @@ def test_audit_query_export_verify_checkpoint(owner: kms.Kms, tmp_path, store):
     ct = key.encrypt(b"x")
     with pytest.raises(kms.InvalidCiphertext):
         owner.decrypt(ct, {"wrong": "ctx"})
-    owner.close()  # flush batched usage records
+    owner.flush()  # batched usage records now visible to a second context
     with kms.Kms.open_default_owner(store) as k:
         recs = k.audit_query(key=key)
         actions = [r["action"] for r in recs]

@@ -439,6 +439,11 @@ class Kms:
         except Exception:
             pass
 
+    def flush(self) -> None:
+        """Makes this context's batched audit records durable and visible to other contexts
+        and processes now (otherwise group-committed within milliseconds; close does it too)."""
+        _call("kms_flush", self.handle)
+
     @property
     def identity(self) -> str:
         """The name of the authenticated identity."""
