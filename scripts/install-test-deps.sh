@@ -2,7 +2,8 @@
 # Installs what the test suites need on a fresh Debian machine (run as root; a no-op when
 # everything is present). Tools: valgrind and the C compiler (C API tests), pkg-config,
 # pkcs11-tool (opensc), SoftHSM2 (benchmark peer), the OpenSSL PKCS#11 engine (libp11),
-# Go (bindings), PostgreSQL (fleet store), Python packages (PyKCS11, pytest, cffi).
+# Go (bindings), PostgreSQL (fleet store), Python packages (PyKCS11, pytest, cffi,
+# cryptography for examples/db_encryption); python3 -m venv (bindings_python.rs).
 set -euo pipefail
 
 need_apt=()
@@ -16,6 +17,10 @@ have softhsm2-util || need_apt+=(softhsm2)
 have go || [ -x /usr/lib/go/bin/go ] || need_apt+=(golang-go)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 have g++ || need_apt+=(g++)
+# python3 -m venv (with ensurepip) for the Python binding test; Debian splits it out.
+if have python3 && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+	need_apt+=(python3-venv)
+fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
@@ -38,6 +43,7 @@ py_need=()
 python3 -c 'import PyKCS11' 2>/dev/null || py_need+=(PyKCS11)
 python3 -c 'import pytest' 2>/dev/null || py_need+=(pytest)
 python3 -c 'import cffi' 2>/dev/null || py_need+=(cffi)
+python3 -c 'import cryptography' 2>/dev/null || py_need+=(cryptography)
 if [ ${#py_need[@]} -gt 0 ]; then
 	echo "install-test-deps: pip install ${py_need[*]}"
 	python3 -m pip install -q "${py_need[@]}"

@@ -1,0 +1,3 @@
+module libkms.dev/kms
+
+go 1.19
