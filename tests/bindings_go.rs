@@ -14,7 +14,11 @@ use std::process::Command;
 
 fn go() -> PathBuf {
     for cand in ["go", "/usr/lib/go/bin/go", "/usr/local/go/bin/go"] {
-        if Command::new(cand).arg("version").output().is_ok_and(|o| o.status.success()) {
+        if Command::new(cand)
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return PathBuf::from(cand);
         }
     }

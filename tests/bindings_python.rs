@@ -49,7 +49,9 @@ pub fn venv_with_binding(dir: &Path) -> PathBuf {
     let py = python3();
     let venv = dir.join("venv");
     run(
-        Command::new(&py).args(["-m", "venv", "--system-site-packages"]).arg(&venv),
+        Command::new(&py)
+            .args(["-m", "venv", "--system-site-packages"])
+            .arg(&venv),
         "python3 -m venv",
     );
     let vpy = venv.join("bin/python");

@@ -41,7 +41,12 @@ fn db_encryption_example_runs() {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    for step in ["refused", "rewrapped", "crypto-shredded", "audit trail verified"] {
+    for step in [
+        "refused",
+        "rewrapped",
+        "crypto-shredded",
+        "audit trail verified",
+    ] {
         assert!(stdout.contains(step), "missing step {step:?}:\n{stdout}");
     }
 }
