@@ -41,8 +41,12 @@ pub fn lib_dir() -> PathBuf {
 
 fn newest_source() -> Option<(PathBuf, SystemTime)> {
     let mut newest: Option<(PathBuf, SystemTime)> = None;
-    let mut stack = vec![root().join("src"), root().join("Cargo.toml")];
+    // The library's own sources (the command line under src/bin does not go into it).
+    let mut stack = vec![root().join("src")];
     while let Some(p) = stack.pop() {
+        if p == root().join("src").join("bin") {
+            continue;
+        }
         let Ok(meta) = std::fs::metadata(&p) else {
             continue;
         };
