@@ -444,11 +444,12 @@ fn listen_loop(cfg: postgres::Config, tls: Tls, shared: Arc<Shared>, origin: Str
         shared.listening.store(true, Ordering::Release);
         let mut idle = Instant::now();
         'conn: while !shared.stop.load(Ordering::Acquire) {
-            let mut bump = false;
             {
                 let mut n = client.notifications();
                 let mut it = n.timeout_iter(LISTEN_POLL);
                 loop {
+                    // Bumps happen as notices arrive: a busy channel (this handle's own
+                    // usage notices) must not delay another host's state change.
                     match it.next() {
                         Ok(Some(note)) => {
                             idle = Instant::now();
@@ -460,20 +461,25 @@ fn listen_loop(cfg: postgres::Config, tls: Tls, shared: Arc<Shared>, origin: Str
                             if kind == "u" {
                                 usage_pending = true;
                             } else {
-                                bump = true;
+                                shared.generation.fetch_add(1, Ordering::AcqRel);
                             }
                         }
                         Ok(None) => break,
                         Err(_) => break 'conn,
+                    }
+                    if usage_pending && last_usage_bump.elapsed() >= USAGE_REFRESH {
+                        usage_pending = false;
+                        last_usage_bump = Instant::now();
+                        shared.generation.fetch_add(1, Ordering::AcqRel);
+                    }
+                    if shared.stop.load(Ordering::Acquire) {
+                        break 'conn;
                     }
                 }
             }
             if usage_pending && last_usage_bump.elapsed() >= USAGE_REFRESH {
                 usage_pending = false;
                 last_usage_bump = Instant::now();
-                bump = true;
-            }
-            if bump {
                 shared.generation.fetch_add(1, Ordering::AcqRel);
             }
             if client.is_closed() {
