@@ -98,7 +98,6 @@ impl PgServer {
     /// A streaming standby of `primary` (pg_basebackup -R), started.
     pub fn standby_of(primary: &PgServer, conf: &[&str]) -> PgServer {
         let mut s = PgServer::empty();
-        std::fs::remove_dir(&s.data).unwrap();
         s.run(
             "pg_basebackup",
             &[
@@ -133,6 +132,10 @@ impl PgServer {
         let sock = dir.path().join("sock");
         std::fs::create_dir(&data).unwrap();
         std::fs::create_dir(&sock).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
         if as_postgres {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -255,6 +258,14 @@ impl PgServer {
                 .output();
             self.running = false;
         }
+    }
+
+    /// Sets a server parameter (ALTER SYSTEM) and reloads the configuration.
+    pub fn set(&self, name: &str, value: &str) {
+        let mut c = self.client("postgres");
+        c.batch_execute(&format!("ALTER SYSTEM SET {name} = '{value}'"))
+            .unwrap();
+        c.batch_execute("SELECT pg_reload_conf()").unwrap();
     }
 
     /// Promotes a standby to primary and waits until it accepts writes.
