@@ -529,19 +529,21 @@ impl Store for PgStore {
                 });
             }
             let kind = if dirty { "s" } else { "u" };
-            // The notification is delivered at commit, only if the commit succeeds.
-            if let Err(e) = c.client.execute(
-                "SELECT pg_notify($1, $2)",
-                &[&CHANNEL, &format!("{origin}:{kind}")],
-            ) {
-                let _ = c.client.batch_execute("ROLLBACK");
-                return Err(if retryable(&e) {
-                    Failure::Retry(map_err(&e))
-                } else {
-                    Failure::Fatal(map_err(&e))
-                });
-            }
-            match c.client.batch_execute("COMMIT") {
+            // One round trip: the notification (delivered at commit, only if the commit
+            // succeeds) and the commit. Usage-only transactions (audit records and use
+            // counts, written by the group commit) commit asynchronously, as SQLite's
+            // synchronous=NORMAL does: visible at once and safe from a client crash;
+            // `sync` makes them durable (the audit writer calls it every window, and after
+            // each record in Strict mode). State changes keep the server's
+            // synchronous_commit (and so wait for a synchronous standby).
+            let relax = if dirty {
+                ""
+            } else {
+                "SET LOCAL synchronous_commit = off; "
+            };
+            // `origin` is hex and `kind` a letter: nothing to quote.
+            let sql = format!("SELECT pg_notify('{CHANNEL}', '{origin}:{kind}'); {relax}COMMIT");
+            match c.client.batch_execute(&sql) {
                 Ok(()) => Ok(()),
                 Err(e) if e.is_closed() || e.as_db_error().is_none() => {
                     // Sent but unacknowledged: it may or may not have committed; do not
@@ -604,9 +606,20 @@ impl Store for PgStore {
     }
 
     fn sync(&self) -> Result<()> {
-        // Every commit is durable (and, with a synchronous standby, replicated) when it
-        // returns: nothing to do.
-        Ok(())
+        // A synchronous commit of a transaction with an id flushes the WAL up to it (and
+        // waits for a synchronous standby): every earlier asynchronous commit is durable.
+        self.with_retry(&mut |c: &mut Conn| {
+            c.client
+                .batch_execute("BEGIN; SELECT txid_current(); COMMIT")
+                .map_err(|e| {
+                    let _ = c.client.batch_execute("ROLLBACK");
+                    if retryable(&e) {
+                        Failure::Retry(map_err(&e))
+                    } else {
+                        Failure::Fatal(map_err(&e))
+                    }
+                })
+        })
     }
 
     fn describe(&self) -> String {
