@@ -193,7 +193,7 @@ fn state_transitions_allowed_and_refused() {
 #[test]
 fn deletion_waiting_period_minimum_is_enforced() {
     let s = TestStore::new();
-    let mut cfg = config(&s.path);
+    let mut cfg = s.config();
     cfg.min_deletion_days = 7;
     let k = Kms::open(cfg).unwrap();
     let o = k.owner().unwrap();
@@ -208,13 +208,6 @@ fn deletion_waiting_period_minimum_is_enforced() {
     );
 }
 
-fn file_contains(path: &std::path::Path, needle: &[u8]) -> bool {
-    match std::fs::read(path) {
-        Ok(b) => b.windows(needle.len()).any(|w| w == needle),
-        Err(_) => false,
-    }
-}
-
 #[test]
 fn scheduled_deletion_destroys_material_and_rows_are_gone() {
     let s = TestStore::new();
@@ -222,15 +215,8 @@ fn scheduled_deletion_destroys_material_and_rows_are_gone() {
     k.create_key(&o, &aes("doomed")).unwrap();
     let ct = k.encrypt(&o, "doomed", b"bye", &Context::new()).unwrap();
     let info = k.describe_key(&o, "doomed").unwrap();
-    let sealed: Vec<u8> = {
-        let c = rusqlite::Connection::open(&s.path).unwrap();
-        c.query_row(
-            "SELECT sealed FROM key_versions WHERE key_id = ?1",
-            [info.key.id as i64],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
+    let sealed: Vec<u8> = s.sealed_blob(info.key.id);
+    assert!(s.store_contains(&sealed[5..40]), "the scan sees the blob");
     k.flush().unwrap();
     k.schedule_deletion(&o, "doomed", Some(0)).unwrap();
     let rep = k.maintain(&o).unwrap();
@@ -243,17 +229,12 @@ fn scheduled_deletion_destroys_material_and_rows_are_gone() {
         ErrorKind::KeyState
     );
     drop(k);
-    // After a checkpoint, neither the file nor the WAL holds the sealed blob.
-    {
-        let c = rusqlite::Connection::open(&s.path).unwrap();
-        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .unwrap();
-    }
+    // SQLite: after a checkpoint, neither the file nor the WAL holds the sealed blob.
+    // PostgreSQL: no row holds it (see TestStore::store_contains).
     assert!(
-        !file_contains(&s.path, &sealed[5..40]),
-        "sealed blob still in the store file"
+        !s.store_contains(&sealed[5..40]),
+        "sealed blob still in the store"
     );
-    assert!(!file_contains(&wal_path(&s.path), &sealed[5..40]));
     // the name is not reused while the destroyed key keeps its metadata; a new key can take it
     let (k, o) = s.open_owner();
     let again = k.create_key(&o, &aes("doomed")).unwrap();
@@ -398,13 +379,12 @@ fn master_key_rotation_and_wrong_master_key() {
     // another store's key file does not open this store
     let other = TestStore::new();
     drop(other.open());
-    let mut cfg = config(&s.path);
-    cfg.master =
-        kms::core::seal::MasterSource::KeyFile(kms::core::config::sibling(&other.path, "key"));
+    let mut cfg = s.config();
+    cfg.master = kms::core::seal::MasterSource::KeyFile(other.key_file());
     let e = Kms::open(cfg).err().expect("must refuse");
     assert_eq!(e.kind(), ErrorKind::WrongMasterKey, "{e}");
     // a missing key file is an error, never a new store
-    let mut cfg = config(&s.path);
+    let mut cfg = s.config();
     cfg.master = kms::core::seal::MasterSource::KeyFile(s.dir.path().join("missing.key"));
     assert_eq!(
         Kms::open(cfg).err().unwrap().kind(),
@@ -415,7 +395,7 @@ fn master_key_rotation_and_wrong_master_key() {
 #[test]
 fn passphrase_store() {
     let s = TestStore::new();
-    let mut cfg = config(&s.path);
+    let mut cfg = s.config();
     cfg.master =
         kms::core::seal::MasterSource::Passphrase(zeroize::Zeroizing::new("correct horse".into()));
     let k = Kms::open(cfg.clone()).unwrap();

@@ -1,5 +1,6 @@
 //! Identities, roles, grants, lockout and the hash-chained audit trail, through the core
-//! API on a real SQLite file (tampering is done by editing the file directly).
+//! API on a real store (tampering is done by editing the database behind the library's
+//! back: SQLite file or PostgreSQL database, see util::TestStore).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -235,8 +236,8 @@ fn lockout_and_unlock() {
         assert!(!text.contains(s), "secret {s} leaked into the audit trail");
     }
     k.flush().unwrap();
-    let bytes = std::fs::read(&w.s.path).unwrap();
-    assert!(!bytes.windows(10).any(|x| x == b"new-secret"));
+    assert!(w.s.store_contains(b"uma"), "the scan sees stored text");
+    assert!(!w.s.store_contains(b"new-secret"));
 }
 
 fn audit_line(r: &AuditRecord) -> String {
@@ -300,9 +301,8 @@ fn every_call_allowed_or_denied_is_audited() {
     assert_eq!(enc.pid, std::process::id());
 }
 
-fn tamper(path: &std::path::Path, sql: &str) {
-    let c = rusqlite::Connection::open(path).unwrap();
-    c.execute_batch(sql).unwrap();
+fn tamper(s: &TestStore, sql: &str) {
+    s.sql(sql);
 }
 
 fn verify_problem(s: &TestStore) -> Option<(u64, String)> {
@@ -327,21 +327,18 @@ fn trail() -> (TestStore, u64) {
 fn chain_detects_edit_delete_insert_reorder_and_truncation() {
     // edited
     let (s, _) = trail();
-    tamper(
-        &s.path,
-        "UPDATE audit SET identity = 'mallory' WHERE seq = 5",
-    );
+    tamper(&s, "UPDATE audit SET identity = 'mallory' WHERE seq = 5");
     let p = verify_problem(&s).expect("edit detected");
     assert_eq!(p.0, 5, "{p:?}");
     // deleted
     let (s, _) = trail();
-    tamper(&s.path, "DELETE FROM audit WHERE seq = 6");
+    tamper(&s, "DELETE FROM audit WHERE seq = 6");
     let p = verify_problem(&s).expect("delete detected");
     assert_eq!(p.0, 6, "{p:?}");
     // inserted (a forged record renumbering the rest)
     let (s, last) = trail();
     tamper(
-        &s.path,
+        &s,
             "UPDATE audit SET seq = seq + 1000 WHERE seq >= 4; UPDATE audit SET seq = seq - 999 WHERE seq >= 1004;
              INSERT INTO audit SELECT 4, time, keyring, 'mallory', action, key_id, key_version, outcome, error, context,
                  pid, request_id, detail, prev_hash, hash FROM audit WHERE seq = 3;"
@@ -351,7 +348,7 @@ fn chain_detects_edit_delete_insert_reorder_and_truncation() {
     // reordered (two records swap places)
     let (s, _) = trail();
     tamper(
-        &s.path,
+        &s,
         "UPDATE audit SET seq = -1 WHERE seq = 7; UPDATE audit SET seq = 7 WHERE seq = 8; UPDATE audit SET seq = 8 WHERE seq = -1;",
     );
     let p = verify_problem(&s).expect("reorder detected");
@@ -369,10 +366,7 @@ fn chain_detects_edit_delete_insert_reorder_and_truncation() {
         let bad = k.audit_verify(&o, Some(b"not-the-auditor-key")).unwrap();
         assert!(bad.problem.unwrap().1.contains("signature"));
     }
-    tamper(
-        &s.path,
-        &format!("DELETE FROM audit WHERE seq >= {}", last - 2),
-    );
+    tamper(&s, &format!("DELETE FROM audit WHERE seq >= {}", last - 2));
     let p = verify_problem(&s).expect("truncation detected");
     assert!(p.1.contains("truncated"), "{p:?}");
 }

@@ -36,18 +36,27 @@ impl Config {
         if let Some(p) = std::env::var_os("KMS_STORE").filter(|p| !p.is_empty()) {
             return PathBuf::from(p);
         }
-        let base = std::env::var_os("XDG_DATA_HOME")
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-            .unwrap_or_else(|| PathBuf::from("."));
-        base.join("kms").join("kms.db")
+        data_dir().join("kms").join("kms.db")
+    }
+
+    /// The PostgreSQL connection string when the store is one (`postgres://...`,
+    /// `postgresql://...` or libpq `key=value` form); None for a SQLite file.
+    pub fn store_url(&self) -> Option<&str> {
+        self.store_path
+            .to_str()
+            .filter(|s| crate::core::store::postgres::is_url(s))
     }
 
     /// The configuration for a store at `path`, with defaults; `KMS_MASTER_KEY_FILE`,
-    /// `KMS_PASSPHRASE` and the other `KMS_*` variables apply.
+    /// `KMS_PASSPHRASE` and the other `KMS_*` variables apply. For a PostgreSQL store
+    /// (`path` is a connection string) nothing can live "beside the store": the master key
+    /// must come from `KMS_MASTER_KEY_FILE` or `KMS_PASSPHRASE`, and the owner's secret is
+    /// written to (and read from) `KMS_OWNER_SECRET_FILE` when set.
     pub fn at(path: impl AsRef<Path>) -> Result<Config> {
         let store_path = path.as_ref().to_path_buf();
+        let shared = store_path
+            .to_str()
+            .is_some_and(crate::core::store::postgres::is_url);
         let master = if let Some(p) = std::env::var_os("KMS_PASSPHRASE").filter(|p| !p.is_empty()) {
             let s = p
                 .into_string()
@@ -55,6 +64,11 @@ impl Config {
             MasterSource::Passphrase(Zeroizing::new(s))
         } else if let Some(p) = std::env::var_os("KMS_MASTER_KEY_FILE").filter(|p| !p.is_empty()) {
             MasterSource::KeyFile(PathBuf::from(p))
+        } else if shared {
+            return Err(Error::invalid(
+                "a PostgreSQL store needs KMS_MASTER_KEY_FILE or KMS_PASSPHRASE \
+                 (the master key cannot live beside a shared database)",
+            ));
         } else {
             MasterSource::KeyFile(sibling(&store_path, "key"))
         };
@@ -82,9 +96,26 @@ impl Config {
         {
             audit.record_context_values = true;
         }
+        let owner_secret_file = if shared {
+            std::env::var_os("KMS_OWNER_SECRET_FILE")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+        } else {
+            Some(sibling(&store_path, "owner"))
+        };
+        // Usage journals are local files: beside an embedded store; for a shared store in
+        // KMS_JOURNAL_DIR or the local data folder (one subfolder per store id).
+        let journal_dir = if shared {
+            std::env::var_os("KMS_JOURNAL_DIR")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir().join("kms").join("journal"))
+        } else {
+            sibling(&store_path, "journal")
+        };
         Ok(Config {
-            owner_secret_file: Some(sibling(&store_path, "owner")),
-            journal_dir: sibling(&store_path, "journal"),
+            owner_secret_file,
+            journal_dir,
             store_path,
             master,
             audit,
@@ -99,6 +130,15 @@ impl Config {
     pub fn from_env() -> Result<Config> {
         Config::at(Config::default_store_path())
     }
+}
+
+/// `$XDG_DATA_HOME`, else `~/.local/share`.
+fn data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// `kms.db` -> `kms.db.key` (a file beside the store).

@@ -15,6 +15,7 @@ use crate::core::lifecycle;
 use crate::core::model::*;
 use crate::core::policy::{self, Decision};
 use crate::core::seal::{self, KdfParams, Sealer};
+use crate::core::store::postgres::PgStore;
 use crate::core::store::sqlite::SqliteStore;
 use crate::core::store::{self, Store, Tx};
 use crate::core::types::*;
@@ -103,6 +104,22 @@ impl Kms {
     /// Opens the store `cfg` names, creating it (with its master key and owner identity)
     /// when it does not exist yet.
     pub fn open(cfg: Config) -> Result<Kms> {
+        if let Some(url) = cfg.store_url() {
+            // A shared store: whoever comes first initialises it, and must be able to
+            // write the owner's secret somewhere.
+            let store: Arc<dyn Store> = Arc::new(PgStore::open(url)?);
+            let may_create = cfg.owner_secret_file.is_some();
+            return Kms::open_on(store, cfg, may_create).map_err(|e| {
+                if !may_create && e.kind() == ErrorKind::NotFound {
+                    Error::invalid(
+                        "the PostgreSQL store is not initialised: set KMS_OWNER_SECRET_FILE \
+                         on the host that creates it (the owner's secret is written there)",
+                    )
+                } else {
+                    e
+                }
+            });
+        }
         let existed = cfg.store_path.exists();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.store_path)?);
         Kms::open_on(store, cfg, !existed)

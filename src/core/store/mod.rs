@@ -1,6 +1,7 @@
 //! The store trait: everything the core persists, behind one interface, so that the embedded
 //! SQLite file and a shared database offer the same semantics. Nothing backend-specific leaks.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::core::error::Result;

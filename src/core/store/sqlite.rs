@@ -298,7 +298,7 @@ fn parse_col<T>(s: &str, f: impl Fn(&str) -> Result<T>) -> rusqlite::Result<T> {
     })
 }
 
-fn encode_pairs(pairs: &[(String, String)]) -> String {
+pub(super) fn encode_pairs(pairs: &[(String, String)]) -> String {
     let mut s = String::new();
     for (k, v) in pairs {
         s.push_str(&escape(k));
@@ -309,7 +309,7 @@ fn encode_pairs(pairs: &[(String, String)]) -> String {
     s
 }
 
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('\n', "\\n")
         .replace('=', "\\e")
@@ -333,7 +333,7 @@ fn unescape(s: &str) -> String {
     out
 }
 
-fn decode_pairs(s: &str) -> Vec<(String, String)> {
+pub(super) fn decode_pairs(s: &str) -> Vec<(String, String)> {
     s.lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (unescape(k), unescape(v)))
