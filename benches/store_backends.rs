@@ -100,7 +100,7 @@ fn main() {
     println!("| store | create key (median) | encrypt 1 KiB (median, 1 thread) | encrypt 1 KiB (8 threads) |");
     println!("|---|---|---|---|");
     for (name, r) in [
-        ("SQLite (WAL, synchronous=NORMAL)", &sqlite),
+        ("SQLite (WAL, synchronous=FULL)", &sqlite),
         ("PostgreSQL 15, Unix socket", &socket),
         ("PostgreSQL 15, TCP 127.0.0.1", &tcp),
     ] {
