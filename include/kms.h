@@ -1506,6 +1506,59 @@ void kms_error_free(kms_error *err);
 void kms_buffer_free(kms_buffer *buf);
 
 /**
+ * Stores an object of `class` (`"certificate"`, `"data"` or `"public-key"`) with `label`,
+ * the external id `id` (PKCS#11 CKA_ID; NULL/0 for none) and `value` (for a certificate,
+ * its DER encoding; at most 1 MiB). `sensitive` = 1 seals the value at rest and keeps it
+ * out of listings. Writes the new object id to `*out_object_id`. Needs the key
+ * administrator or key user role.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (class, label,
+ * out_object_id, value or id with a length); `KMS_ERR_INVALID_ARGUMENT` (class, sizes,
+ * sensitive not 0/1); `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_object_create(kms_ctx ctx,
+                             const char *class_,
+                             const char *label,
+                             const uint8_t *id,
+                             size_t id_len,
+                             const uint8_t *value,
+                             size_t value_len,
+                             uint32_t sensitive,
+                             uint64_t *out_object_id,
+                             kms_error **out_err);
+
+/**
+ * Reads an object's value (unsealed when sensitive) into `*out` (free with
+ * `kms_buffer_free`).
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (out);
+ * `KMS_ERR_NOT_FOUND`; `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_object_get(kms_ctx ctx, uint64_t object_id, kms_buffer *out, kms_error **out_err);
+
+/**
+ * Lists objects of `class` (NULL = every class) and `label` (NULL = any) as a JSON array of
+ * {id, class, label, ext_id (hex), size, sensitive, created, version}, NUL-terminated,
+ * through the output-buffer convention. Values are never listed.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NULL_POINTER` (inout_len);
+ * `KMS_ERR_ACCESS_DENIED`; `KMS_ERR_BUFFER_TOO_SMALL`.
+ */
+kms_status kms_object_list(kms_ctx ctx,
+                           const char *class_,
+                           const char *label,
+                           char *out_json,
+                           size_t *inout_len,
+                           kms_error **out_err);
+
+/**
+ * Deletes an object.
+ *
+ * Status: `KMS_OK`; `KMS_ERR_INVALID_HANDLE`; `KMS_ERR_NOT_FOUND`; `KMS_ERR_ACCESS_DENIED`.
+ */
+kms_status kms_object_delete(kms_ctx ctx, uint64_t object_id, kms_error **out_err);
+
+/**
  * Stores `value` (at most 1 MiB; copied, encrypted under `key`, which needs the encrypt
  * usage) as a new version of the secret `name` (1 to 256 printable bytes) and writes that
  * version (1 for a new secret) to `*out_version` when it is not NULL. The name and version

@@ -13,6 +13,8 @@ if ! command -v cargo-deny >/dev/null 2>&1; then
 	echo "supply-chain: cargo-deny is not installed (scripts/install-test-deps.sh installs it)" >&2
 	exit 2
 fi
+# cargo-deny reads the whole dependency graph (every platform's crates) offline: fetch them.
+cargo fetch --locked --quiet
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # cargo-deny reads advisory databases as git checkouts under db-path.

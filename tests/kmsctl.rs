@@ -1039,3 +1039,70 @@ fn master_key_rotation_keeps_data_readable() {
         Some(6)
     );
 }
+
+#[test]
+fn objects_put_list_get_delete() {
+    let t = T::init();
+    let cert = t.p("cert.der");
+    std::fs::write(&cert, [0x30u8, 0x82, 0x01, 0x0a, 0x02, 0x01, 0x01]).unwrap();
+    let out = t.ok(&[
+        "object",
+        "put",
+        "--class",
+        "certificate",
+        "--label",
+        "web",
+        "--id",
+        "01",
+        "--file",
+        cert.to_str().unwrap(),
+    ]);
+    assert!(out.contains("stored"), "{out}");
+    let mut c = t.cmd(&[
+        "object",
+        "put",
+        "--class",
+        "data",
+        "--label",
+        "seed",
+        "--sensitive",
+    ]);
+    c.stdin(std::fs::File::open(&cert).unwrap());
+    assert!(c.output().unwrap().status.success());
+    let list = t.ok(&["object", "list", "--class", "certificate"]);
+    assert!(
+        list.contains("web") && list.contains("certificate") && !list.contains("seed"),
+        "{list}"
+    );
+    let json = t.ok(&["--json", "object", "list"]);
+    assert!(
+        json.contains("\"label\":\"web\",\"ext_id\":\"01\"") && json.contains("\"sensitive\":true"),
+        "{json}"
+    );
+    let id = json
+        .split("\"id\":")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .unwrap()
+        .to_string();
+    let got = t.p("got.der");
+    t.ok(&["object", "get", &id, "-o", got.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&cert).unwrap());
+    t.ok(&["object", "delete", &id]);
+    let gone = t.run(&["object", "get", &id], &[]);
+    assert_eq!(code(&gone), Some(3), "not found exits 3");
+    let bad = t.run(
+        &[
+            "object",
+            "put",
+            "--class",
+            "bogus",
+            "--label",
+            "x",
+            "--file",
+            cert.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code(&bad), Some(2), "a bad class is a usage error");
+}

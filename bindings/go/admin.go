@@ -415,6 +415,85 @@ func (c *Client) DeleteSecret(ctx context.Context, name string) (uint32, error) 
 	return uint32(n), err
 }
 
+// ---------------------------------------------------------------- objects
+
+// Object describes a stored certificate, data object or public key (never its value).
+type Object struct {
+	ID        uint64 `json:"id"`
+	Class     string `json:"class"`
+	Label     string `json:"label"`
+	ExtID     string `json:"ext_id"`
+	Size      int    `json:"size"`
+	Sensitive bool   `json:"sensitive"`
+	Created   int64  `json:"created"`
+	Version   uint32 `json:"version"`
+}
+
+// CreateObject stores a certificate ("certificate", DER value), data object ("data") or
+// public key ("public-key"); sensitive values are sealed and never listed.
+func (c *Client) CreateObject(ctx context.Context, class, label string, id, value []byte, sensitive bool) (uint64, error) {
+	h, err := c.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var m cmem
+	defer m.free()
+	ip, in1 := in(id)
+	vp, vn := in(value)
+	s := C.uint32_t(0)
+	if sensitive {
+		s = 1
+	}
+	var out C.uint64_t
+	var e *C.kms_error
+	err = check(C.kms_object_create(h, m.str(class), m.str(label), ip, in1, vp, vn, s, &out, &e), e)
+	return uint64(out), err
+}
+
+// GetObject reads an object's value (unsealed when sensitive).
+func (c *Client) GetObject(ctx context.Context, id uint64) ([]byte, error) {
+	h, err := c.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := newSecret()
+	defer s.Close()
+	var e *C.kms_error
+	if err := check(C.kms_object_get(h, C.uint64_t(id), s.buf, &e), e); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), s.Bytes()...), nil
+}
+
+// ListObjects lists objects of class and label ("" = any).
+func (c *Client) ListObjects(ctx context.Context, class, label string) ([]Object, error) {
+	h, err := c.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var m cmem
+	defer m.free()
+	cl, lb := m.optStr(class), m.optStr(label)
+	text, err := outText(4096, func(out *C.char, n *C.size_t, e **C.kms_error) C.kms_status {
+		return C.kms_object_list(h, cl, lb, out, n, e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var os []Object
+	return os, json.Unmarshal([]byte(text), &os)
+}
+
+// DeleteObject deletes an object.
+func (c *Client) DeleteObject(ctx context.Context, id uint64) error {
+	h, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	var e *C.kms_error
+	return check(C.kms_object_delete(h, C.uint64_t(id), &e), e)
+}
+
 // ---------------------------------------------------------------- streams
 
 // Stream is a streaming encryption or decryption. Use one Stream per goroutine.

@@ -530,6 +530,59 @@ pub static COMMANDS: &[Cmd] = &[
         opts: &[],
     },
     Cmd {
+        name: "object put",
+        args: "",
+        about: "store a certificate, data object or public key (the PKCS#11 objects)",
+        opts: &[
+            val(
+                "class",
+                "CLASS",
+                "certificate, data or public-key (required)",
+            ),
+            val("label", "LABEL", "the label (PKCS#11 CKA_LABEL; required)"),
+            val("id", "HEX", "the external id (PKCS#11 CKA_ID), in hex"),
+            val(
+                "file",
+                "PATH",
+                "read the value from a file ('-' = stdin, the default)",
+            ),
+            flag(
+                "sensitive",
+                "seal the value at rest and keep it out of listings",
+            ),
+        ],
+    },
+    Cmd {
+        name: "object list",
+        args: "",
+        about: "list certificates, data objects, public keys and secrets (no values)",
+        opts: &[
+            val(
+                "class",
+                "CLASS",
+                "only this class (certificate, data, public-key, secret)",
+            ),
+            val("label", "LABEL", "only this label"),
+        ],
+    },
+    Cmd {
+        name: "object get",
+        args: "ID",
+        about: "write an object's value (a certificate's DER) to stdout or a file",
+        opts: &[sval(
+            "output",
+            'o',
+            "FILE",
+            "write to a file (0600) instead of stdout",
+        )],
+    },
+    Cmd {
+        name: "object delete",
+        args: "ID",
+        about: "delete an object",
+        opts: &[],
+    },
+    Cmd {
         name: "audit tail",
         args: "",
         about: "the newest audit records",
@@ -639,6 +692,7 @@ fn run(cmd: &'static Cmd, ctx: &mut Ctx, a: &Args) -> R {
         "encrypt" => data::encrypt(ctx, cmd, a),
         "decrypt" => data::decrypt(ctx, cmd, a),
         "secret" => data::secret(ctx, cmd, sub, a),
+        "object" => data::object(ctx, cmd, sub, a),
         _ => Err(util::usage(format!("unknown command '{}'", cmd.name))),
     }
 }

@@ -31,6 +31,7 @@ mod ctx;
 mod identity;
 mod key;
 mod misc;
+mod object;
 mod secret;
 mod stream;
 
@@ -52,6 +53,7 @@ pub use ctx::*;
 pub use identity::*;
 pub use key::*;
 pub use misc::*;
+pub use object::*;
 pub use secret::*;
 pub use stream::*;
 

@@ -371,3 +371,22 @@ impl Kms {
         })
     }
 }
+
+impl ObjectRecord {
+    /// A JSON object describing a stored object (no value: its size only), as the C API and
+    /// the command line list them.
+    pub fn to_json(&self) -> String {
+        use crate::core::json::{esc, hexs};
+        format!(
+            "{{\"id\":{},\"class\":\"{}\",\"label\":\"{}\",\"ext_id\":\"{}\",\"size\":{},\"sensitive\":{},\"created\":{},\"version\":{}}}",
+            self.id,
+            esc(&self.class),
+            esc(&self.label),
+            hexs(&self.ext_id),
+            self.value.len(),
+            self.sensitive,
+            self.created,
+            self.version
+        )
+    }
+}

@@ -184,3 +184,94 @@ pub fn secret(ctx: &mut Ctx, cmd: &Cmd, sub: &str, a: &Args) -> R {
     }
     Ok(())
 }
+
+fn object_id(a: &Args, cmd: &Cmd) -> R<u64> {
+    a.at_most(1, cmd)?;
+    a.arg(0, "an object ID", cmd)?
+        .parse::<u64>()
+        .map_err(|_| usage("an object ID is a whole number"))
+}
+
+/// Certificates, data objects and public keys (what PKCS#11 clients see as CKO_CERTIFICATE,
+/// CKO_DATA and CKO_PUBLIC_KEY objects).
+pub fn object(ctx: &mut Ctx, cmd: &Cmd, sub: &str, a: &Args) -> R {
+    let (k, c) = ctx.caller()?;
+    match sub {
+        "put" => {
+            a.at_most(0, cmd)?;
+            let class = a
+                .get("class")
+                .ok_or_else(|| usage("object put needs --class"))?;
+            let label = a
+                .get("label")
+                .ok_or_else(|| usage("object put needs --label"))?;
+            let ext_id = match a.get("id") {
+                Some(h) => kms::core::seal::unhex(h).ok_or_else(|| usage("--id must be hex"))?,
+                None => Vec::new(),
+            };
+            let v = value(a)?;
+            let o = k.create_object(
+                &c,
+                &ObjectRequest {
+                    class: class.to_string(),
+                    label: label.to_string(),
+                    ext_id,
+                    value: v.to_vec(),
+                    sensitive: a.has("sensitive"),
+                    attrs: Vec::new(),
+                },
+            )?;
+            if ctx.json() {
+                println!("{}", o.to_json());
+            } else {
+                println!("object {} ({} '{}') stored", o.id, o.class, o.label);
+            }
+        }
+        "list" => {
+            a.at_most(0, cmd)?;
+            let v = k.list_objects(&c, a.get("class"), a.get("label"))?;
+            if ctx.json() {
+                let items: Vec<String> = v.iter().map(|o| o.to_json()).collect();
+                println!("[{}]", items.join(","));
+            } else {
+                let rows: Vec<Vec<String>> = v
+                    .iter()
+                    .map(|o| {
+                        vec![
+                            o.id.to_string(),
+                            o.class.clone(),
+                            o.label.clone(),
+                            kms::core::seal::hex(&o.ext_id),
+                            if o.sensitive {
+                                "sealed".into()
+                            } else {
+                                o.value.len().to_string()
+                            },
+                            fmt_time(o.created),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &["ID", "CLASS", "LABEL", "EXT-ID", "SIZE", "CREATED"],
+                    &rows,
+                );
+            }
+        }
+        "get" => {
+            let id = object_id(a, cmd)?;
+            let o = k.get_object(&c, id)?;
+            let mut out = Output::open(a.get("output"), true)?;
+            out.write_all(&o.value)?;
+            out.commit()?;
+        }
+        "delete" => {
+            let id = object_id(a, cmd)?;
+            k.delete_object(&c, id)?;
+            if !ctx.json() {
+                println!("object {id} deleted");
+            }
+        }
+        _ => return Err(usage(format!("unknown command 'object {sub}'"))),
+    }
+    Ok(())
+}

@@ -779,6 +779,34 @@ class Kms:
         _call("kms_secret_delete", self.handle, _s(name), byref(out))
         return out.value
 
+    # -- certificates and data objects
+
+    def create_object(self, cls: str, label: str, value: Bytes, id: Bytes = b"", sensitive: bool = False) -> int:
+        """Stores a certificate (``cls="certificate"``, DER value), data object (``"data"``)
+        or public key (``"public-key"``); returns its object id. ``sensitive`` seals the
+        value and keeps it out of listings."""
+        vp, vn = _in(value)
+        ip, inn = _in(id)
+        out = c_uint64()
+        _call("kms_object_create", self.handle, _s(cls), _s(label), ip, inn, vp, vn, 1 if sensitive else 0, byref(out))
+        return out.value
+
+    def get_object(self, object_id: int) -> bytes:
+        """An object's value (unsealed when sensitive)."""
+        buf = _new_buffer()
+        _call("kms_object_get", self.handle, object_id, byref(buf))
+        with SecretBuffer(buf) as b:
+            return bytes(b)
+
+    def list_objects(self, cls: Optional[str] = None, label: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Objects as dicts {id, class, label, ext_id, size, sensitive, created, version};
+        never values."""
+        return json.loads(_call_out("kms_object_list", (self.handle, _s(cls), _s(label)), guess=4096, text=True))
+
+    def delete_object(self, object_id: int) -> None:
+        """Deletes an object."""
+        _call("kms_object_delete", self.handle, object_id)
+
     # -- streams
 
     def encrypt_stream(self, key: KeyRef, context: Context = None) -> Stream:
