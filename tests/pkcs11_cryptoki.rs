@@ -6,6 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "pg/mod.rs"]
+#[allow(dead_code)]
+mod pg;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error, RvError};
@@ -97,7 +100,29 @@ fn pair(
 #[test]
 fn cryptoki_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("kms.db");
+    // One suite, two backends: a SQLite file, or (compiled into tests/pkcs11_pg.rs, or with
+    // KMS_TEST_BACKEND=postgres) a fresh database on a throw-away PostgreSQL server.
+    let on_pg = module_path!().starts_with("pkcs11_pg")
+        || std::env::var("KMS_TEST_BACKEND").is_ok_and(|b| b == "postgres");
+    let _server;
+    let store = if on_pg {
+        let server = pg::PgServer::start(&["fsync = off"]);
+        let db = server.create_db();
+        let url = server.socket_url(&db);
+        _server = Some(server);
+        std::env::set_var("KMS_MASTER_KEY_FILE", dir.path().join("master.key"));
+        std::env::set_var("KMS_OWNER_SECRET_FILE", dir.path().join("owner.secret"));
+        std::path::PathBuf::from(url)
+    } else {
+        _server = None;
+        dir.path().join("kms.db")
+    };
+    // where the store keeps its owner's secret (beside the file, or the configured path)
+    let owner_file = if on_pg {
+        dir.path().join("owner.secret")
+    } else {
+        std::path::PathBuf::from(format!("{}.owner", store.display()))
+    };
     std::env::set_var("KMS_STORE", &store);
     std::env::set_var("KMS_MIN_DELETION_DAYS", "0");
     std::env::set_var("KMS_LOCKOUT_THRESHOLD", "3");
@@ -634,7 +659,7 @@ fn cryptoki_end_to_end() {
     );
 
     // ---- the store's default keyring is a token too: owner logs in with owner:<secret>
-    let owner = std::fs::read_to_string(format!("{}.owner", store.display())).unwrap();
+    let owner = std::fs::read_to_string(&owner_file).unwrap();
     let def = token_slot(&p, "default");
     let s2 = p.open_ro_session(def).unwrap();
     s2.login(UserType::User, Some(&pin(owner.trim()))).unwrap();
