@@ -7,7 +7,6 @@
 
 mod common;
 #[path = "pg/mod.rs"]
-#[allow(dead_code)]
 mod pg;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
