@@ -69,17 +69,24 @@ fn run() -> Result<()> {
         k.deletion_date.unwrap_or(0)
     );
 
-    println!("\naudit trail of key {}:", key.id);
-    let recs = kms.audit_query(
+    println!(
+        "\naudit trail of key {} (in time order; #n is the position in the hash chain):",
+        key.id
+    );
+    let mut recs = kms.audit_query(
         &owner,
         &AuditFilter {
             key_id: Some(key.id),
             ..Default::default()
         },
     )?;
+    // Usage records reach the chain in batches, so chain order and time order can differ.
+    recs.sort_by_key(|r| (r.time, r.seq));
+    let t0 = recs.first().map(|r| r.time).unwrap_or(0);
     for r in &recs {
         println!(
-            "  #{:<5} {:<20} {:<10} v{:<3} {:<7} {} {}",
+            "  +{:>7.3} ms  #{:<5} {:<18} {:<7} v{:<3} {:<7} {} {}",
+            (r.time - t0) as f64 / 1000.0,
             r.seq,
             r.action,
             r.identity,
