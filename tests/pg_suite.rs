@@ -7,6 +7,8 @@
 // Each suite file declares its own `mod util;` (as it does alone): loaded once per suite.
 #![allow(clippy::duplicate_mod)]
 
+#[path = "core_backup.rs"]
+mod core_backup;
 #[path = "core_keys.rs"]
 mod core_keys;
 #[path = "core_policy_audit.rs"]

@@ -654,6 +654,19 @@ fn get<'r, T: FromSql<'r>>(r: &'r Row, i: usize) -> Result<T> {
 }
 
 impl PgTx<'_> {
+    /// Moves `table`'s id sequence past its largest id (after rows were inserted with ids).
+    fn bump_sequence(&mut self, table: &str) -> Result<()> {
+        // `table` is one of this module's own table names, never caller input.
+        self.change(
+            &format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
+                 GREATEST((SELECT max(id) FROM {table}), 1))"
+            ),
+            &[],
+        )?;
+        Ok(())
+    }
+
     fn note(&mut self, e: postgres::Error) -> Error {
         if retryable(&e) {
             self.retry = true;
@@ -1373,6 +1386,135 @@ impl Tx for PgTx<'_> {
     fn object_delete(&mut self, id: u64) -> Result<()> {
         self.change("DELETE FROM objects WHERE id = $1", &[&(id as i64)])?;
         Ok(())
+    }
+
+    // ---- restore (backup into an empty store): rows keep their ids; each table's identity
+    // sequence then moves past the restored ids so new rows never reuse one.
+
+    fn keyring_restore(&mut self, k: &KeyringRecord) -> Result<()> {
+        self.exec_unique(
+            "INSERT INTO keyrings(id, name, created, attrs) VALUES ($1, $2, $3, $4)",
+            &[&(k.id as i64), &k.name, &k.created, &k.attrs],
+            format!("keyring '{}' already exists", k.name),
+        )?;
+        self.bump_sequence("keyrings")
+    }
+
+    fn keyring_delete(&mut self, id: u64) -> Result<()> {
+        self.change("DELETE FROM keyrings WHERE id = $1", &[&(id as i64)])?;
+        Ok(())
+    }
+
+    fn key_restore(&mut self, k: &KeyRecord) -> Result<()> {
+        self.exec_unique(
+            "INSERT INTO keys(id, keyring, name, spec, usage, state, prior_state, compromised,
+             primary_version, min_decrypt_version, exportable, origin, created,
+             activation_date, rotation_period, rotate_after_uses, last_rotated,
+             deletion_date, destroyed_at, owner, description, tags, ext_id, attrs)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)",
+            &[
+                &(k.id as i64),
+                &(k.keyring as i64),
+                &k.name,
+                &k.spec.name(),
+                &(k.usage.0 as i64),
+                &k.state.name(),
+                &k.prior_state.map(|s| s.name()),
+                &k.compromised,
+                &(k.primary_version as i64),
+                &(k.min_decrypt_version as i64),
+                &k.exportable,
+                &k.origin.name(),
+                &k.created,
+                &k.activation_date,
+                &k.rotation_period,
+                &opt_i64(k.rotate_after_uses),
+                &k.last_rotated,
+                &k.deletion_date,
+                &k.destroyed_at,
+                &k.owner,
+                &k.description,
+                &encode_pairs(&k.tags),
+                &k.ext_id,
+                &k.attrs,
+            ],
+            format!("key {} already exists", k.id),
+        )?;
+        self.bump_sequence("keys")
+    }
+
+    fn identity_restore(&mut self, i: &IdentityRecord) -> Result<()> {
+        self.exec_unique(
+            "INSERT INTO identities(id, keyring, name, phc, roles, combined_roles, disabled,
+             failures, locked, created) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+            &[
+                &(i.id as i64),
+                &(i.keyring as i64),
+                &i.name,
+                &i.phc,
+                &(i.roles.0 as i64),
+                &i.combined_roles,
+                &i.disabled,
+                &(i.failures as i64),
+                &i.locked,
+                &i.created,
+            ],
+            format!("identity '{}' already exists", i.name),
+        )?;
+        self.bump_sequence("identities")
+    }
+
+    fn grant_restore(&mut self, g: &GrantRecord) -> Result<()> {
+        self.exec_unique(
+            "INSERT INTO grants(id, keyring, identity, key_id, actions, expires, max_uses, uses,
+             context, created) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+            &[
+                &(g.id as i64),
+                &(g.keyring as i64),
+                &g.identity,
+                &opt_i64(g.key_id),
+                &(g.actions.0 as i64),
+                &g.expires,
+                &opt_i64(g.max_uses),
+                &(g.uses as i64),
+                &encode_pairs(&g.context),
+                &g.created,
+            ],
+            format!("grant {} already exists", g.id),
+        )?;
+        self.bump_sequence("grants")
+    }
+
+    fn object_restore(&mut self, o: &ObjectRecord) -> Result<()> {
+        self.exec_unique(
+            "INSERT INTO objects(id, keyring, class, label, ext_id, value, sensitive, attrs,
+             created, version, key_id, deleted)
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+            &[
+                &(o.id as i64),
+                &(o.keyring as i64),
+                &o.class,
+                &o.label,
+                &o.ext_id,
+                &o.value,
+                &o.sensitive,
+                &o.attrs,
+                &o.created,
+                &(o.version as i64),
+                &opt_i64(o.key_id),
+                &o.deleted,
+            ],
+            format!("object {} already exists", o.id),
+        )?;
+        self.bump_sequence("objects")
+    }
+
+    fn object_list_all(&mut self, keyring: u64) -> Result<Vec<ObjectRecord>> {
+        let rows = self.query(
+            &format!("SELECT {OBJ_COLS} FROM objects WHERE keyring = $1 ORDER BY id"),
+            &[&(keyring as i64)],
+        )?;
+        all(rows, object_row)
     }
 
     fn audit_head(&mut self) -> Result<(u64, Vec<u8>)> {
