@@ -1106,3 +1106,78 @@ fn objects_put_list_get_delete() {
     );
     assert_eq!(code(&bad), Some(2), "a bad class is a usage error");
 }
+
+#[test]
+fn rewrap_moves_stored_data_keys_to_the_new_version() {
+    use kms::core::*;
+    let t = T::init();
+    t.ok(&["key", "create", "dk"]);
+    // an application stored wrapped data keys (hex, one per line)
+    let mut plain = Vec::new();
+    let mut lines = String::new();
+    {
+        let mut cfg = Config::at(&t.store).unwrap();
+        cfg.master =
+            kms::core::seal::MasterSource::KeyFile(kms::core::config::sibling(&t.store, "key"));
+        let k = Kms::open(cfg).unwrap();
+        let o = k.owner().unwrap();
+        let ctx = parse_context("table=users").unwrap();
+        for _ in 0..25 {
+            let (dk, wrapped) = k.generate_data_key(&o, "dk", 32, &ctx).unwrap();
+            plain.push(dk.to_vec());
+            lines.push_str(&kms::core::seal::hex(&wrapped));
+            lines.push('\n');
+        }
+    }
+    let f = t.p("keys.hex");
+    std::fs::write(&f, &lines).unwrap();
+    t.ok(&["key", "rotate", "dk"]);
+    let g = t.p("keys2.hex");
+    t.ok(&[
+        "rewrap",
+        "-i",
+        f.to_str().unwrap(),
+        "-o",
+        g.to_str().unwrap(),
+        "--context",
+        "table=users",
+    ]);
+    let out = std::fs::read_to_string(&g).unwrap();
+    let mut cfg = Config::at(&t.store).unwrap();
+    cfg.master =
+        kms::core::seal::MasterSource::KeyFile(kms::core::config::sibling(&t.store, "key"));
+    let k = Kms::open(cfg).unwrap();
+    let o = k.owner().unwrap();
+    let ctx = parse_context("table=users").unwrap();
+    let got: Vec<_> = out.lines().collect();
+    assert_eq!(got.len(), 25);
+    for (line, dk) in got.iter().zip(&plain) {
+        let ct = kms::core::seal::unhex(line).unwrap();
+        assert_eq!(
+            u32::from_be_bytes(ct[9..13].try_into().unwrap()),
+            2,
+            "now under version 2"
+        );
+        assert_eq!(
+            &*k.decrypt_data_key(&o, &ct, &ctx).unwrap(),
+            dk,
+            "same data key"
+        );
+    }
+    // the wrong context refuses and writes nothing
+    let h = t.p("keys3.hex");
+    let bad = t.run(
+        &[
+            "rewrap",
+            "-i",
+            f.to_str().unwrap(),
+            "-o",
+            h.to_str().unwrap(),
+            "--context",
+            "table=other",
+        ],
+        &[],
+    );
+    assert!(!bad.status.success());
+    assert!(!h.exists(), "nothing half-written");
+}

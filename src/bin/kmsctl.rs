@@ -480,6 +480,17 @@ pub static COMMANDS: &[Cmd] = &[
         opts: CRYPT_OPTS,
     },
     Cmd {
+        name: "rewrap",
+        args: "",
+        about: "re-encrypt many wrapped data keys or ciphertexts (hex, one per line) under the primary version, without their plaintext leaving the library",
+        opts: &[
+            sval("input", 'i', "FILE", "input file (default: stdin)"),
+            sval("output", 'o', "FILE", "output file, written atomically (default: stdout)"),
+            val("context", "K=V", "encryption context pair (repeatable): the one the lines were made with"),
+            val("key", "KEY", "re-encrypt under this key's primary version (default: each line's own key)"),
+        ],
+    },
+    Cmd {
         name: "secret put",
         args: "NAME",
         about: "store a new version of a secret under a key",
@@ -693,6 +704,7 @@ fn run(cmd: &'static Cmd, ctx: &mut Ctx, a: &Args) -> R {
         "decrypt" => data::decrypt(ctx, cmd, a),
         "secret" => data::secret(ctx, cmd, sub, a),
         "object" => data::object(ctx, cmd, sub, a),
+        "rewrap" => data::rewrap(ctx, cmd, a),
         _ => Err(util::usage(format!("unknown command '{}'", cmd.name))),
     }
 }
