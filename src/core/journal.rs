@@ -25,6 +25,8 @@ use crate::core::model::AuditRecord;
 use crate::core::store::{self, Store};
 
 const ENTRY_MAGIC: u8 = 0xA5;
+/// Most records chained in one transaction.
+const MAX_BATCH: usize = 512;
 /// Start a new journal file once this much has been chained.
 const ROTATE_AT: u64 = 4 * 1024 * 1024;
 
@@ -239,7 +241,15 @@ impl AuditWriter {
         if name.is_empty() {
             return Ok(());
         }
-        let done = self.ingest_file(&self.dir.join(&name), &name, Some(written))?;
+        let path = self.dir.join(&name);
+        let mut done = self.ingest_file(&path, &name, Some(written))?;
+        while done < written {
+            let next = self.ingest_file(&path, &name, Some(written))?;
+            if next == done {
+                break; // a torn tail: the rest is not whole yet
+            }
+            done = next;
+        }
         if done >= ROTATE_AT {
             // Everything chained and synced: start a new file and drop the old one.
             self.store.sync()?;
@@ -282,9 +292,15 @@ impl AuditWriter {
                 f.read_to_end(&mut buf)?;
             }
         }
-        let (entries, used) = parse_entries(&buf);
+        let (mut entries, mut used) = parse_entries(&buf);
         if entries.is_empty() {
             return Ok(from);
+        }
+        // Short transactions: a large backlog is chained in several batches, so reads and
+        // state changes of this handle (and of other hosts on a shared store) interleave.
+        if entries.len() > MAX_BATCH {
+            entries.truncate(MAX_BATCH);
+            used = entries.iter().map(|e| e.len() + 9).sum();
         }
         let mut recs = Vec::with_capacity(entries.len());
         let mut uses: HashMap<(u64, u32), u64> = HashMap::new();
@@ -346,7 +362,14 @@ impl AuditWriter {
             if f.try_lock().is_err() {
                 continue; // its owner is alive
             }
-            self.ingest_file(&path, &name, None)?;
+            let mut at = self.ingest_file(&path, &name, None)?;
+            loop {
+                let next = self.ingest_file(&path, &name, None)?;
+                if next == at {
+                    break;
+                }
+                at = next;
+            }
             self.store.sync()?;
             let _ = std::fs::remove_file(&path);
             let key = format!("journal:{name}");
