@@ -479,6 +479,53 @@ fn opt_i64(v: Option<u64>) -> Option<i64> {
     v.map(|v| v as i64)
 }
 
+impl SqlTx<'_> {
+    /// Inserts a key with a new id (`None`) or with the given one (restore).
+    fn insert_key(&mut self, id: Option<u64>, k: &KeyRecord) -> Result<u64> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO keys(id, keyring, name, spec, usage, state, prior_state, compromised,
+                 primary_version, min_decrypt_version, exportable, origin, created,
+                 activation_date, rotation_period, rotate_after_uses, last_rotated,
+                 deletion_date, destroyed_at, owner, description, tags, ext_id, attrs)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)",
+            )?
+            .execute(params![
+                opt_i64(id),
+                k.keyring as i64,
+                k.name,
+                k.spec.name(),
+                k.usage.0 as i64,
+                k.state.name(),
+                k.prior_state.map(|s| s.name()),
+                k.compromised,
+                k.primary_version as i64,
+                k.min_decrypt_version as i64,
+                k.exportable,
+                k.origin.name(),
+                k.created,
+                k.activation_date,
+                k.rotation_period,
+                opt_i64(k.rotate_after_uses),
+                k.last_rotated,
+                k.deletion_date,
+                k.destroyed_at,
+                k.owner,
+                k.description,
+                encode_pairs(&k.tags),
+                k.ext_id,
+                k.attrs,
+            ])
+            .map_err(|e| {
+                unique_to_exists(
+                    e,
+                    format!("a live key named '{}' already exists", k.name.as_deref().unwrap_or("")),
+                )
+            })?;
+        Ok(self.c.last_insert_rowid() as u64)
+    }
+}
+
 impl Tx for SqlTx<'_> {
     fn meta_get(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
@@ -549,46 +596,7 @@ impl Tx for SqlTx<'_> {
     }
 
     fn key_insert(&mut self, k: &KeyRecord) -> Result<u64> {
-        self.c
-            .prepare_cached(
-                "INSERT INTO keys(keyring, name, spec, usage, state, prior_state, compromised,
-                 primary_version, min_decrypt_version, exportable, origin, created,
-                 activation_date, rotation_period, rotate_after_uses, last_rotated,
-                 deletion_date, destroyed_at, owner, description, tags, ext_id, attrs)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)",
-            )?
-            .execute(params![
-                k.keyring as i64,
-                k.name,
-                k.spec.name(),
-                k.usage.0 as i64,
-                k.state.name(),
-                k.prior_state.map(|s| s.name()),
-                k.compromised,
-                k.primary_version as i64,
-                k.min_decrypt_version as i64,
-                k.exportable,
-                k.origin.name(),
-                k.created,
-                k.activation_date,
-                k.rotation_period,
-                opt_i64(k.rotate_after_uses),
-                k.last_rotated,
-                k.deletion_date,
-                k.destroyed_at,
-                k.owner,
-                k.description,
-                encode_pairs(&k.tags),
-                k.ext_id,
-                k.attrs,
-            ])
-            .map_err(|e| {
-                unique_to_exists(
-                    e,
-                    format!("a live key named '{}' already exists", k.name.as_deref().unwrap_or("")),
-                )
-            })?;
-        Ok(self.c.last_insert_rowid() as u64)
+        self.insert_key(None, k)
     }
 
     fn key_update(&mut self, k: &KeyRecord) -> Result<()> {
@@ -1091,42 +1099,7 @@ impl Tx for SqlTx<'_> {
     }
 
     fn key_restore(&mut self, k: &KeyRecord) -> Result<()> {
-        self.c
-            .prepare_cached(
-                "INSERT INTO keys(id, keyring, name, spec, usage, state, prior_state, compromised,
-                 primary_version, min_decrypt_version, exportable, origin, created,
-                 activation_date, rotation_period, rotate_after_uses, last_rotated,
-                 deletion_date, destroyed_at, owner, description, tags, ext_id, attrs)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)",
-            )?
-            .execute(params![
-                k.id as i64,
-                k.keyring as i64,
-                k.name,
-                k.spec.name(),
-                k.usage.0 as i64,
-                k.state.name(),
-                k.prior_state.map(|s| s.name()),
-                k.compromised,
-                k.primary_version as i64,
-                k.min_decrypt_version as i64,
-                k.exportable,
-                k.origin.name(),
-                k.created,
-                k.activation_date,
-                k.rotation_period,
-                opt_i64(k.rotate_after_uses),
-                k.last_rotated,
-                k.deletion_date,
-                k.destroyed_at,
-                k.owner,
-                k.description,
-                encode_pairs(&k.tags),
-                k.ext_id,
-                k.attrs,
-            ])
-            .map_err(|e| unique_to_exists(e, format!("key {} already exists", k.id)))?;
-        Ok(())
+        self.insert_key(Some(k.id), k).map(|_| ())
     }
 
     fn identity_restore(&mut self, i: &IdentityRecord) -> Result<()> {
