@@ -11,6 +11,9 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::Attribute;
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[test]
 fn forked_child_must_reinitialise() {
@@ -82,5 +85,68 @@ fn forked_child_must_reinitialise() {
         "child step failed (see the code in the test)"
     );
     // the parent is unaffected
+    assert_eq!(s.decrypt(&m, k, &ct).unwrap(), b"before fork");
+
+    // Fork while another thread of the parent keeps the module busy (every encrypt adds a
+    // usage record that the background thread chains into the store): no child may inherit
+    // a lock held half-way, so each child re-initialises and works at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = {
+        let (p, stop) = (p.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let s = p.open_rw_session(slot).unwrap();
+            let m = Mechanism::AesCbcPad([5u8; 16]);
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                s.encrypt(&m, k, b"busy parent").unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    for round in 0..12 {
+        std::thread::sleep(Duration::from_millis(7 * round % 23));
+        // SAFETY: test: the child only calls the module and _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let ok = p
+                .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+                .is_ok()
+                && p.open_ro_session(slot).is_ok_and(|s| {
+                    s.login(UserType::User, Some(&AuthPin::new(owner.trim().into())))
+                        .is_ok()
+                        && s.find_objects(&[Attribute::Label(b"forky".to_vec())])
+                            .is_ok_and(|f| {
+                                f.first().is_some_and(|k| {
+                                    s.decrypt(&m, *k, &ct).is_ok_and(|pt| pt == b"before fork")
+                                })
+                            })
+                });
+            // SAFETY: test: leave the child without running the parent's destructors.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let started = Instant::now();
+        let mut status = 0;
+        loop {
+            // SAFETY: test: polling our own child.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r == pid {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                // SAFETY: test: our own child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                panic!("round {round}: the child forked from a busy parent hung");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "round {round}: the child forked from a busy parent failed ({status})"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(busy.join().unwrap() > 0);
     assert_eq!(s.decrypt(&m, k, &ct).unwrap(), b"before fork");
 }

@@ -69,6 +69,15 @@ impl<T> Registry<T> {
         self.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Takes the table's write lock for the length of a `fork()` (see `boundary::fork`), so
+    /// that no thread of the parent holds it half-way when the child is made.
+    pub fn hold_for_fork(&'static self) -> Box<dyn std::any::Any>
+    where
+        T: 'static,
+    {
+        Box::new(self.write())
+    }
+
     fn pack(&self, index: usize, generation: u32) -> u64 {
         (u64::from(self.kind) << (GEN_BITS + INDEX_BITS))
             | (u64::from(generation) << INDEX_BITS)

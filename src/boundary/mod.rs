@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod error;
+pub mod fork;
 pub mod guard;
 pub mod handle;
 pub mod ptr;

@@ -35,6 +35,21 @@ fn config(store_path: *const c_char) -> BResult<Config> {
     })
 }
 
+/// Holds the context table across a `fork()` of the host (see `boundary::fork`).
+fn hold_for_fork() -> Box<dyn std::any::Any> {
+    CTXS.hold_for_fork()
+}
+
+/// Opens the store and keeps it (and the handle tables) quiet across a `fork()` of the host,
+/// so that a child can open contexts of its own.
+fn open_store(store_path: *const c_char) -> BResult<Kms> {
+    let kms = Kms::open(config(store_path)?)?;
+    crate::boundary::fork::hold_across_fork(hold_for_fork);
+    crate::boundary::fork::hold_across_fork(crate::capi::stream::hold_for_fork);
+    crate::boundary::fork::track(&kms);
+    Ok(kms)
+}
+
 /// Opens (creating if needed) a store and authenticates as `identity`.
 ///
 /// - `store_path`: path of the SQLite store file; NULL = the default store (`KMS_STORE`, else
@@ -64,7 +79,7 @@ pub extern "C" fn kms_open(
         let keyring = opt_str(keyring, "keyring")?.unwrap_or(core::service::DEFAULT_KEYRING);
         let identity = in_str(identity, "identity")?;
         let secret = in_bytes(secret, secret_len, "secret")?;
-        let kms = Kms::open(config(store_path)?)?;
+        let kms = open_store(store_path)?;
         let caller = kms.authenticate(keyring, identity, secret)?;
         out.set(CTXS.insert(Session { kms, caller })?);
         Ok(())
@@ -84,7 +99,7 @@ pub extern "C" fn kms_open_default_owner(
 ) -> kms_status {
     guard(out_err, || {
         let mut out = out_ref(out_ctx, "out_ctx")?;
-        let kms = Kms::open(config(store_path)?)?;
+        let kms = open_store(store_path)?;
         let caller = kms.owner()?;
         out.set(CTXS.insert(Session { kms, caller })?);
         Ok(())

@@ -30,6 +30,11 @@ enum Stream {
 
 static STREAMS: Registry<Mutex<Stream>> = Registry::new(2, "stream");
 
+/// Holds the stream table across a `fork()` of the host (see `boundary::fork`).
+pub(crate) fn hold_for_fork() -> Box<dyn std::any::Any> {
+    STREAMS.hold_for_fork()
+}
+
 fn insert(out_stream: *mut kms_stream, s: Stream) -> BResult<()> {
     let mut out = out_ref(out_stream, "out_stream")?;
     out.set(STREAMS.insert(Mutex::new(s))?);

@@ -31,5 +31,5 @@ pub use keys::{KeyInfo, KeyRequest, MaintainReport};
 pub use lifecycle::LifecycleOp;
 pub use model::*;
 pub use objects::{ObjectRequest, SecretInfo};
-pub use service::{Caller, Kms};
+pub use service::{Caller, ForkPause, Kms};
 pub use types::*;

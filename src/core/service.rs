@@ -100,7 +100,43 @@ pub fn verify_secret(secret: &[u8], phc: &str) -> bool {
     }
 }
 
+/// Pauses and resumes one open store around a `fork()` (see [`Store::pause_for_fork`]);
+/// holds no reference that keeps the store open.
+#[derive(Clone)]
+pub struct ForkPause(Weak<dyn Store>);
+
+impl ForkPause {
+    /// Waits for calls into the store to finish and holds new ones back; false when the
+    /// store is closed already.
+    pub fn pause(&self) -> bool {
+        match self.0.upgrade() {
+            Some(s) => {
+                s.pause_for_fork();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Lets held-back calls go on.
+    pub fn resume(&self) {
+        if let Some(s) = self.0.upgrade() {
+            s.resume_after_fork();
+        }
+    }
+
+    /// True while the store is open.
+    pub fn is_open(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+}
+
 impl Kms {
+    /// The handle a front end keeps to quiesce this store around `fork()`.
+    pub fn fork_pause(&self) -> ForkPause {
+        ForkPause(Arc::downgrade(&self.inner.store))
+    }
+
     /// Opens the store `cfg` names, creating it (with its master key and owner identity)
     /// when it does not exist yet.
     pub fn open(cfg: Config) -> Result<Kms> {

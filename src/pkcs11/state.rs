@@ -86,6 +86,11 @@ fn lock() -> MutexGuard<'static, Option<Module>> {
     STATE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Holds the module state across a `fork()` of the host (see `boundary::fork`).
+fn hold_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(lock())
+}
+
 /// Runs `f` on the initialised module of this process (`CKR_CRYPTOKI_NOT_INITIALIZED`
 /// otherwise, including in a forked child that has not initialised again). Keep `f` short:
 /// cryptographic work runs outside this lock.
@@ -155,6 +160,7 @@ pub fn initialize(args: *mut CK_C_INITIALIZE_ARGS) -> Rv<()> {
             );
         }
     }
+    crate::boundary::fork::hold_across_fork(hold_for_fork);
     let mut g = lock();
     if let Some(m) = g.as_ref() {
         if m.pid == std::process::id() {
@@ -171,6 +177,7 @@ pub fn initialize(args: *mut CK_C_INITIALIZE_ARGS) -> Rv<()> {
         cfg.audit.durability = Durability::Strict;
     }
     let kms = Kms::open(cfg).map_err(|_| CKR_GENERAL_ERROR)?;
+    crate::boundary::fork::track(&kms);
     *g = Some(Module {
         pid: std::process::id(),
         kms,

@@ -141,6 +141,13 @@ pub trait Store: Send + Sync {
     fn sync(&self) -> Result<()>;
     /// A short description of the backend and location (no credentials).
     fn describe(&self) -> String;
+    /// Waits until no call into the database library is in progress and holds new ones
+    /// back until [`Store::resume_after_fork`], so that a `fork()` copies no lock that a
+    /// thread of the parent held half-way (an embedded database keeps its lock state in
+    /// process memory; a child inheriting a held lock would wait on it forever).
+    fn pause_for_fork(&self) {}
+    /// Lets calls held back by [`Store::pause_for_fork`] go on (in the parent and the child).
+    fn resume_after_fork(&self) {}
 }
 
 /// Runs `f` in a write transaction and returns its value.

@@ -1,7 +1,8 @@
 //! The embedded default store: one SQLite file in WAL mode, shared by several processes.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
@@ -92,6 +93,71 @@ pub struct SqliteStore {
     /// A second connection that only watches for other writers: `PRAGMA data_version`
     /// (cheap, per operation), then the generation counter when that moved.
     watch: Mutex<Watch>,
+    gate: ForkGate,
+}
+
+/// Lets a fork happen only between SQLite calls ([`Store::pause_for_fork`]): SQLite keeps
+/// each file's POSIX lock state in process memory, so a child forked while a transaction
+/// was open would inherit "held" locks that no thread of its own will ever release, and
+/// its own connections would wait on them until the busy timeout.
+#[derive(Default)]
+struct ForkGate {
+    busy: AtomicUsize,
+    paused: AtomicBool,
+}
+
+/// One call in progress through the gate.
+struct Pass<'a>(&'a ForkGate);
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl ForkGate {
+    fn enter(&self) -> Pass<'_> {
+        loop {
+            while self.paused.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            self.busy.fetch_add(1, Ordering::SeqCst);
+            if !self.paused.load(Ordering::SeqCst) {
+                return Pass(self);
+            }
+            self.busy.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+        while self.busy.load(Ordering::SeqCst) != 0 {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    fn resume(&self) {
+        self.paused.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The connection, held for one call through the fork gate.
+struct Held<'a> {
+    conn: MutexGuard<'a, Connection>,
+    _pass: Pass<'a>,
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
 }
 
 struct Watch {
@@ -137,6 +203,7 @@ impl SqliteStore {
                 shm: None,
                 shm_header: [0; 48],
             }),
+            gate: ForkGate::default(),
         })
     }
 
@@ -144,10 +211,13 @@ impl SqliteStore {
         &self.path
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
-        self.conn
+    fn lock(&self) -> Result<Held<'_>> {
+        let pass = self.gate.enter();
+        let conn = self
+            .conn
             .lock()
-            .map_err(|_| Error::internal("store connection poisoned"))
+            .map_err(|_| Error::internal("store connection poisoned"))?;
+        Ok(Held { conn, _pass: pass })
     }
 
     fn write_tx(&self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>, bump: bool) -> Result<()> {
@@ -247,6 +317,7 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         // Something committed (or the index could not be read): ask SQLite.
+        let _pass = self.gate.enter();
         if fresh {
             w.shm_header = hdr;
         } else {
@@ -278,6 +349,14 @@ impl Store for SqliteStore {
 
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
+    }
+
+    fn pause_for_fork(&self) {
+        self.gate.pause();
+    }
+
+    fn resume_after_fork(&self) {
+        self.gate.resume();
     }
 }
 

@@ -1,0 +1,93 @@
+//! Making `fork()` safe while other threads of the host use libkms.
+//!
+//! A forked child has only the thread that called `fork()`. Any lock another thread held at
+//! that instant stays held in the child forever: a Rust mutex of ours, or the lock state
+//! SQLite keeps in process memory for an open transaction (the child's new connections would
+//! then wait on it until the busy timeout). The module's own background thread (the audit
+//! journal's chaining) writes to the store every few milliseconds, so without this a child
+//! that re-initialises fails at random.
+//!
+//! So one set of `pthread_atfork` handlers, registered on first use: before the fork it takes
+//! the front ends' global locks (registered with [`hold_across_fork`]) and pauses every open
+//! store ([`track`]: waits for calls into the store to finish, holds new ones back); after the
+//! fork, in the parent and in the child, it resumes the stores and releases the locks.
+//! The child then initialises again and opens the store with fresh connections.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, MutexGuard, Once};
+
+use crate::core::{ForkPause, Kms};
+
+/// Takes a lock and returns its guard, held across the fork.
+pub type Hold = fn() -> Box<dyn Any>;
+
+static HOLDS: Mutex<Vec<Hold>> = Mutex::new(Vec::new());
+static STORES: Mutex<Vec<ForkPause>> = Mutex::new(Vec::new());
+static REGISTER: Once = Once::new();
+
+thread_local! {
+    /// What the forking thread holds between the prepare and the after handlers (the child
+    /// is a copy of this thread, so it finds the same list).
+    static HELD: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+    static PAUSED: RefCell<Vec<ForkPause>> = const { RefCell::new(Vec::new()) };
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn register() {
+    REGISTER.call_once(|| {
+        // SAFETY: the three handlers are plain `extern "C" fn()` that never unwind (each body
+        // runs under catch_unwind) and only take locks and flip atomics.
+        let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(after), Some(after)) };
+        debug_assert_eq!(rc, 0, "pthread_atfork");
+    });
+}
+
+/// Keeps `kms`'s store quiet across any later `fork()` of this process.
+pub fn track(kms: &Kms) {
+    register();
+    let mut stores = lock(&STORES);
+    stores.retain(ForkPause::is_open);
+    stores.push(kms.fork_pause());
+}
+
+/// Registers a global lock of a front end to hold across `fork()`. Locks are taken in
+/// registration order, before the stores are paused (a thread holding one of them may be
+/// in a store call, which must be let finish).
+pub fn hold_across_fork(hold: Hold) {
+    register();
+    let mut holds = lock(&HOLDS);
+    if !holds.iter().any(|h| std::ptr::fn_addr_eq(*h, hold)) {
+        holds.push(hold);
+    }
+}
+
+extern "C" fn prepare() {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let holds: Vec<Hold> = lock(&HOLDS).clone();
+        let mut held: Vec<Box<dyn Any>> = holds.iter().map(|h| h()).collect();
+        let stores = lock(&STORES);
+        let paused: Vec<ForkPause> = stores.iter().filter(|s| s.pause()).cloned().collect();
+        // The store list itself stays locked too, so no store is added mid-fork.
+        held.push(Box::new(stores));
+        PAUSED.with(|p| *p.borrow_mut() = paused);
+        HELD.with(|h| *h.borrow_mut() = held);
+    }));
+}
+
+extern "C" fn after() {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        for s in PAUSED.with(|p| std::mem::take(&mut *p.borrow_mut())) {
+            s.resume();
+        }
+        let mut held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
+        // Release in the reverse order of taking.
+        while let Some(g) = held.pop() {
+            drop(g);
+        }
+    }));
+}
