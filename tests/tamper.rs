@@ -1,5 +1,5 @@
-//! Tampering with the store file: every byte of a sealed key row, of the sealed master key
-//! (KEK) record and of an audit record is flipped in turn in the real SQLite file (through
+//! Tampering with the store file: every byte of a sealed key row, of a stored application
+//! secret, of the sealed master key (KEK) record and of an audit record is flipped in turn in the real SQLite file (through
 //! rusqlite, with the library closed), and a fresh `Kms` opened on it must refuse: an
 //! integrity error, a refused open, or an audit report naming the record; never wrong
 //! output. Also: another store's key file, swapped in, does not open a store; and rows that
@@ -138,9 +138,10 @@ fn every_byte_of_sealed_key_rows_is_detected() {
     }
 }
 
-/// A sealed application secret (a sensitive data object) is sealed the same way.
+/// An application secret is stored as a ciphertext under the key it names: every byte of
+/// the stored value flipped is refused too.
 #[test]
-fn every_byte_of_a_sealed_secret_object_is_detected() {
+fn every_byte_of_a_stored_application_secret_is_detected() {
     let s = sqlite_store();
     {
         let (k, o) = s.open_owner();
