@@ -1,7 +1,10 @@
 //! The C API called from Rust (no C compiler needed): one context shared by many threads,
-//! close racing with use, and a tampered audit chain reported by `kms_audit_verify`.
+//! close racing with use, a tampered audit chain reported by `kms_audit_verify`, secret
+//! guessing locked out, and identity secrets kept out of the store's files.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod scan;
 
 use std::ffi::CString;
 use std::sync::Arc;
@@ -165,4 +168,240 @@ fn tampered_audit_chain_is_reported() {
     assert_eq!(report.ok, 0);
     assert_eq!(report.problem_seq, 2);
     assert_eq!(kms_close(ctx), KMS_OK);
+}
+
+fn open_as(store: &std::path::Path, identity: &str, secret: &[u8]) -> (kms_status, kms_ctx) {
+    let path = CString::new(store.to_str().unwrap()).unwrap();
+    let name = CString::new(identity).unwrap();
+    let mut ctx = KMS_NO_HANDLE;
+    let st = kms_open(
+        path.as_ptr(),
+        std::ptr::null(),
+        name.as_ptr(),
+        secret.as_ptr(),
+        secret.len(),
+        &mut ctx,
+        std::ptr::null_mut(),
+    );
+    (st, ctx)
+}
+
+/// The audit records of `identity` as JSON lines, through `kms_audit_query`.
+fn audit_lines(ctx: kms_ctx, identity: &str) -> Vec<String> {
+    let who = CString::new(identity).unwrap();
+    let action = CString::new("authenticate").unwrap();
+    let f = kms_audit_filter {
+        key_id: 0,
+        identity: who.as_ptr(),
+        action: action.as_ptr(),
+        since_us: 0,
+        until_us: 0,
+        after_seq: 0,
+        limit: 0,
+        descending: 0,
+    };
+    let mut len = 0usize;
+    let nul = std::ptr::null_mut();
+    assert_eq!(
+        kms_audit_query(ctx, &f, std::ptr::null_mut(), &mut len, nul),
+        KMS_OK
+    );
+    let mut buf = vec![0u8; len];
+    assert_eq!(
+        kms_audit_query(ctx, &f, buf.as_mut_ptr().cast(), &mut len, nul),
+        KMS_OK
+    );
+    String::from_utf8(buf[..len - 1].to_vec())
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Guessing an identity's secret through `kms_open` locks it after the default threshold
+/// (10): `KMS_ERR_AUTHENTICATION_FAILED` nine times, then `KMS_ERR_IDENTITY_LOCKED`, also
+/// for the right secret, until a security officer calls `kms_identity_unlock`. Each
+/// attempt is audited, without the secret.
+#[test]
+fn secret_guessing_through_kms_open_locks_out_until_unlocked() {
+    std::env::remove_var("KMS_LOCKOUT_THRESHOLD");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kms.db");
+    let owner = open(&db);
+    let secret = b"app-secret-Rf4tG7yH2j";
+    let name = CString::new("app").unwrap();
+    assert_eq!(
+        kms_identity_create(
+            owner,
+            name.as_ptr(),
+            secret.as_ptr(),
+            secret.len(),
+            KMS_ROLE_USER,
+            0,
+            std::ptr::null_mut()
+        ),
+        KMS_OK
+    );
+    for attempt in 1..=9 {
+        let (st, ctx) = open_as(&db, "app", format!("guess-{attempt}").as_bytes());
+        assert_eq!(st, KMS_ERR_AUTHENTICATION_FAILED, "attempt {attempt}");
+        assert_eq!(ctx, KMS_NO_HANDLE);
+    }
+    let (st, _) = open_as(&db, "app", b"guess-10");
+    assert_eq!(st, KMS_ERR_IDENTITY_LOCKED, "the 10th failure locks");
+    let (st, ctx) = open_as(&db, "app", secret);
+    assert_eq!(
+        st, KMS_ERR_IDENTITY_LOCKED,
+        "the right secret is refused now"
+    );
+    assert_eq!(ctx, KMS_NO_HANDLE);
+    // an unknown name never locks and fails the same way as a wrong secret
+    for _ in 0..11 {
+        assert_eq!(
+            open_as(&db, "ghost", b"anything").0,
+            KMS_ERR_AUTHENTICATION_FAILED
+        );
+    }
+    // each attempt is audited: 10 counted failures, then the refused right secret
+    let lines = audit_lines(owner, "app");
+    let denied: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("\"outcome\":\"denied\""))
+        .collect();
+    assert_eq!(denied.len(), 11, "{lines:#?}");
+    for (i, l) in denied.iter().take(10).enumerate() {
+        assert!(
+            l.contains(&format!("\"detail\":\"failure {} of 10", i + 1)),
+            "{l}"
+        );
+    }
+    assert!(denied[9].contains("identity locked"), "{}", denied[9]);
+    assert!(
+        denied[10].contains("\"error\":\"identity locked\""),
+        "{}",
+        denied[10]
+    );
+    let all = lines.join("\n");
+    assert!(
+        !all.contains("app-secret") && !all.contains("guess-"),
+        "{all}"
+    );
+    assert_eq!(audit_lines(owner, "ghost").len(), 11);
+    // a security officer unlocks; the right secret works again and the count restarts
+    assert_eq!(
+        kms_identity_unlock(owner, name.as_ptr(), std::ptr::null_mut()),
+        KMS_OK
+    );
+    let (st, ctx) = open_as(&db, "app", secret);
+    assert_eq!(st, KMS_OK);
+    assert_eq!(kms_close(ctx), KMS_OK);
+    assert_eq!(
+        open_as(&db, "app", b"guess-again").0,
+        KMS_ERR_AUTHENTICATION_FAILED
+    );
+    // the locked identity cannot unlock itself, nor can a key user
+    let (_, app) = open_as(&db, "app", secret);
+    assert_eq!(
+        kms_identity_unlock(app, name.as_ptr(), std::ptr::null_mut()),
+        KMS_ERR_ACCESS_DENIED
+    );
+    assert_eq!(kms_close(app), KMS_OK);
+    assert_eq!(kms_close(owner), KMS_OK);
+}
+
+/// Secrets given to `kms_identity_create` and `kms_identity_set_secret`, and the owner's
+/// secret, are in none of the store's files (database, WAL, shared memory, journals), raw,
+/// hex or base64; the owner secret and master key files are readable by their owner only.
+#[test]
+fn identity_secrets_are_not_in_the_store_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kms.db");
+    let owner = open(&db);
+    let secrets: [&[u8]; 3] = [
+        b"svc-first-secret-Pq9wE3rT",
+        b"svc-second-secret-Zx8cV5bN",
+        b"ops-secret-Mj2kL6hG4fD",
+    ];
+    let svc = CString::new("svc").unwrap();
+    let ops = CString::new("ops").unwrap();
+    let nul = std::ptr::null_mut();
+    assert_eq!(
+        kms_identity_create(
+            owner,
+            svc.as_ptr(),
+            secrets[0].as_ptr(),
+            secrets[0].len(),
+            KMS_ROLE_USER,
+            0,
+            nul
+        ),
+        KMS_OK
+    );
+    assert_eq!(
+        kms_identity_set_secret(
+            owner,
+            svc.as_ptr(),
+            secrets[1].as_ptr(),
+            secrets[1].len(),
+            nul
+        ),
+        KMS_OK
+    );
+    assert_eq!(
+        kms_identity_create(
+            owner,
+            ops.as_ptr(),
+            secrets[2].as_ptr(),
+            secrets[2].len(),
+            KMS_ROLE_AUDITOR,
+            0,
+            nul
+        ),
+        KMS_OK
+    );
+    // the identities work (so the secrets were taken), and a failed attempt is recorded
+    let (st, c) = open_as(&db, "svc", secrets[1]);
+    assert_eq!(st, KMS_OK);
+    assert_eq!(
+        open_as(&db, "svc", secrets[0]).0,
+        KMS_ERR_AUTHENTICATION_FAILED
+    );
+    let (st, c2) = open_as(&db, "ops", secrets[2]);
+    assert_eq!(st, KMS_OK);
+    let owner_file = dir.path().join("kms.db.owner");
+    let owner_line = std::fs::read_to_string(&owner_file).unwrap();
+    let owner_secret = owner_line.trim().split_once(':').unwrap().1.to_string();
+    // searched while the contexts are open (a live copy), then after they are closed
+    for when in ["live", "closed"] {
+        let files = scan::store_files(&db);
+        scan::assert_present(&files, b"svc");
+        let mut n = 0;
+        for s in secrets {
+            n += scan::assert_absent(
+                &files,
+                &format!("{} ({when})", String::from_utf8_lossy(s)),
+                s,
+            );
+        }
+        n += scan::assert_absent(
+            &files,
+            &format!("owner secret ({when})"),
+            owner_secret.as_bytes(),
+        );
+        assert!(n >= 4 * 9, "{n} searches");
+        if when == "live" {
+            for ctx in [c, c2, owner] {
+                assert_eq!(kms_close(ctx), KMS_OK);
+            }
+        }
+    }
+    #[cfg(unix)]
+    {
+        assert_eq!(scan::mode(&owner_file), 0o600, "owner secret file mode");
+        assert_eq!(
+            scan::mode(&dir.path().join("kms.db.key")),
+            0o600,
+            "key file mode"
+        );
+    }
 }

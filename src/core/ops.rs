@@ -24,6 +24,16 @@ fn gcm_alg(spec: KeySpec) -> Result<u8> {
     }
 }
 
+/// The public key of a loaded asymmetric key version (derived from its private key).
+fn public_of<'a>(k: &KeyRecord, version: u32, l: &'a Loaded) -> Result<&'a [u8]> {
+    l.public.as_deref().ok_or_else(|| {
+        Error::usage(format!(
+            "key {} has no public key for version {version}",
+            k.label()
+        ))
+    })
+}
+
 /// The hash a MAC key uses.
 pub fn hmac_hash(spec: KeySpec) -> Result<HashAlg> {
     match spec {
@@ -275,36 +285,24 @@ impl Kms {
             Some(v) => Some(v),
             None => Some(self.key(c, key)?.primary_version),
         };
-        let spki = self.public_of(c, key, ver)?;
-        self.use_key(
+        self.use_key_loaded(
             c,
             KeySel::Ref(key),
             ver,
             Action::Verify,
             Usage::VERIFY,
             &Context::new(),
-            |k, _, _| {
+            |k, v, l| {
                 check_sign_alg(k, alg)?;
+                // the public key derived from the sealed private key, not the stored copy
+                let spki = public_of(k, v, l)?;
                 if prehashed {
-                    crypto::verify_digest(k.spec, &spki, alg, data, sig)
+                    crypto::verify_digest(k.spec, spki, alg, data, sig)
                 } else {
-                    crypto::verify(k.spec, &spki, alg, data, sig)
+                    crypto::verify(k.spec, spki, alg, data, sig)
                 }
             },
         )
-    }
-
-    fn public_of(&self, c: &Caller, key: &str, version: Option<u32>) -> Result<Vec<u8>> {
-        let k = self.key(c, key)?;
-        let v = version.unwrap_or(k.primary_version);
-        crate::core::store::read(self.store(), |tx| tx.version_get(k.id, v))?
-            .and_then(|v| v.public)
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "key {} has no public key for version {v}",
-                    k.label()
-                ))
-            })
     }
 
     /// The public key (SubjectPublicKeyInfo DER) of an asymmetric key version.
@@ -313,15 +311,14 @@ impl Kms {
             Some(v) => v,
             None => self.key(c, key)?.primary_version,
         };
-        let spki = self.public_of(c, key, Some(ver))?;
-        self.use_key(
+        self.use_key_loaded(
             c,
             KeySel::Ref(key),
             Some(ver),
             Action::GetPublicKey,
             Usage::NONE,
             &Context::new(),
-            |_, _, _| Ok(spki.clone()),
+            |k, v, l| public_of(k, v, l).map(<[u8]>::to_vec),
         )
     }
 

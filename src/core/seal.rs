@@ -268,7 +268,8 @@ impl Sealer {
             let kek = ungcm(&self.wrapping, &kek_aad(&self.store_id, id), &blob).map_err(|_| {
                 Error::new(
                     ErrorKind::WrongMasterKey,
-                    "the master key file or passphrase does not open this store",
+                    "the master key file or passphrase does not open this store \
+                     (or its sealed master key record was altered)",
                 )
             })?;
             map.insert(id, kek);

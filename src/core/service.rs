@@ -36,6 +36,9 @@ pub struct Caller {
 /// Unsealed material of one key version, with its use count.
 pub(crate) struct Loaded {
     pub material: Secret,
+    /// The public key (SubjectPublicKeyInfo DER) of an asymmetric version, derived from the
+    /// sealed private key: verification uses it, never the stored (unauthenticated) copy.
+    pub public: Option<Vec<u8>>,
     /// The expanded AES-GCM key, for AES keys (saves the key schedule per message).
     pub gcm: Option<crypto::AesGcmKey>,
     pub uses_base: u64,
@@ -586,9 +589,23 @@ impl Kms {
         } else {
             None
         };
+        let public = if key.spec.is_symmetric() {
+            None
+        } else {
+            let derived = crypto::public_key_spki(key.spec, &material)?;
+            if v.public.as_ref().is_some_and(|p| *p != derived) {
+                return Err(Error::integrity(format!(
+                    "the stored public key of key {} version {version} does not match its \
+                     sealed private key",
+                    key.id
+                )));
+            }
+            Some(derived)
+        };
         let l = Arc::new(Loaded {
             gcm,
             material,
+            public,
             uses_base: v.uses,
             uses_local: AtomicU64::new(0),
         });

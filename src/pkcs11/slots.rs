@@ -145,11 +145,17 @@ pub fn token_info(slot: CK_SLOT_ID, out: *mut CK_TOKEN_INFO) -> Rv<()> {
             if ids.iter().any(|i| i.name != "so") {
                 flags |= CKF_USER_PIN_INITIALIZED;
             }
+            // COUNT_LOW after a failure; FINAL_TRY when one more failure locks the PIN
+            let threshold = kms.config().lockout_threshold;
+            let final_try = |failures: u32| threshold > 0 && failures + 1 >= threshold;
             if let Some(u) = user {
                 if u.locked {
                     flags |= CKF_USER_PIN_LOCKED;
                 } else if u.failures > 0 {
                     flags |= CKF_USER_PIN_COUNT_LOW;
+                    if final_try(u.failures) {
+                        flags |= CKF_USER_PIN_FINAL_TRY;
+                    }
                 }
             }
             if let Some(s) = so {
@@ -157,6 +163,9 @@ pub fn token_info(slot: CK_SLOT_ID, out: *mut CK_TOKEN_INFO) -> Rv<()> {
                     flags |= CKF_SO_PIN_LOCKED;
                 } else if s.failures > 0 {
                     flags |= CKF_SO_PIN_COUNT_LOW;
+                    if final_try(s.failures) {
+                        flags |= CKF_SO_PIN_FINAL_TRY;
+                    }
                 }
             }
             ffi::pad(&mut i.label, &label_of(k));

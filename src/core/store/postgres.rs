@@ -851,25 +851,42 @@ fn object_row(r: &Row) -> Result<ObjectRecord> {
 const AUDIT_COLS: &str = "seq, time, keyring, identity, action, key_id, key_version, outcome, \
     error, context, pid, request_id, detail, prev_hash, hash";
 
+/// Reads an audit row as stored; a value that cannot be what was hashed (an unknown outcome,
+/// a number out of its field's range: the database was edited) drops the record's hash, so
+/// verification names the record as altered rather than reading back the hashed value.
 fn audit_row(r: &Row) -> Result<AuditRecord> {
+    let exact = std::cell::Cell::new(true);
+    let u32_of = |v: i64| {
+        u32::try_from(v).unwrap_or_else(|_| {
+            exact.set(false);
+            v as u32
+        })
+    };
     let outcome: String = get(r, 7)?;
-    Ok(AuditRecord {
+    let mut rec = AuditRecord {
         seq: get::<i64>(r, 0)? as u64,
         time: get(r, 1)?,
         keyring: get::<i64>(r, 2)? as u64,
         identity: get(r, 3)?,
         action: get(r, 4)?,
         key_id: get::<Option<i64>>(r, 5)?.map(|v| v as u64),
-        key_version: get::<Option<i64>>(r, 6)?.map(|v| v as u32),
-        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Error),
+        key_version: get::<Option<i64>>(r, 6)?.map(u32_of),
+        outcome: Outcome::parse(&outcome).unwrap_or_else(|| {
+            exact.set(false);
+            Outcome::Error
+        }),
         error: get(r, 8)?,
         context: get(r, 9)?,
-        pid: get::<i64>(r, 10)? as u32,
+        pid: u32_of(get::<i64>(r, 10)?),
         request_id: get(r, 11)?,
         detail: get(r, 12)?,
         prev_hash: get(r, 13)?,
         hash: get(r, 14)?,
-    })
+    };
+    if !exact.get() {
+        rec.hash.clear();
+    }
+    Ok(rec)
 }
 
 fn keyring_row(r: &Row) -> Result<KeyringRecord> {

@@ -533,25 +533,77 @@ fn object_row(r: &Row) -> rusqlite::Result<ObjectRecord> {
 const AUDIT_COLS: &str = "seq, time, keyring, identity, action, key_id, key_version, outcome, \
     error, context, pid, request_id, detail, prev_hash, hash";
 
+/// Reads an audit row as stored. A stored value that cannot be what was hashed (text that is
+/// not UTF-8, an unknown outcome, a number out of its field's range: the file was edited) is
+/// read as closely as possible and the record's hash is dropped, so that verification names
+/// the record as altered instead of failing to read the trail, or reading back the value that
+/// was hashed.
 fn audit_row(r: &Row) -> rusqlite::Result<AuditRecord> {
-    let outcome: String = r.get(7)?;
-    Ok(AuditRecord {
+    use rusqlite::types::ValueRef;
+    let exact = std::cell::Cell::new(true);
+    let bytes = |i: usize| -> rusqlite::Result<Vec<u8>> {
+        Ok(match r.get_ref(i)? {
+            ValueRef::Text(b) | ValueRef::Blob(b) => b.to_vec(),
+            _ => {
+                exact.set(false);
+                Vec::new()
+            }
+        })
+    };
+    let text = |i: usize| -> rusqlite::Result<String> {
+        let b = bytes(i)?;
+        Ok(String::from_utf8(b).unwrap_or_else(|e| {
+            exact.set(false);
+            String::from_utf8_lossy(e.as_bytes()).into_owned()
+        }))
+    };
+    let int = |i: usize| -> rusqlite::Result<Option<i64>> {
+        Ok(match r.get_ref(i)? {
+            ValueRef::Null => None,
+            ValueRef::Integer(v) => Some(v),
+            _ => {
+                exact.set(false);
+                Some(-1)
+            }
+        })
+    };
+    let req = |i: usize| -> rusqlite::Result<i64> {
+        Ok(int(i)?.unwrap_or_else(|| {
+            exact.set(false);
+            -1
+        }))
+    };
+    let u32_of = |v: i64| {
+        u32::try_from(v).unwrap_or_else(|_| {
+            exact.set(false);
+            v as u32
+        })
+    };
+    let outcome = text(7)?;
+    let mut rec = AuditRecord {
         seq: r.get::<_, i64>(0)? as u64,
-        time: r.get(1)?,
-        keyring: r.get::<_, i64>(2)? as u64,
-        identity: r.get(3)?,
-        action: r.get(4)?,
-        key_id: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
-        key_version: r.get::<_, Option<i64>>(6)?.map(|v| v as u32),
-        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Error),
-        error: r.get(8)?,
-        context: r.get(9)?,
-        pid: r.get::<_, i64>(10)? as u32,
-        request_id: r.get(11)?,
-        detail: r.get(12)?,
-        prev_hash: r.get(13)?,
-        hash: r.get(14)?,
-    })
+        time: req(1)?,
+        keyring: req(2)? as u64,
+        identity: text(3)?,
+        action: text(4)?,
+        key_id: int(5)?.map(|v| v as u64),
+        key_version: int(6)?.map(u32_of),
+        outcome: Outcome::parse(&outcome).unwrap_or_else(|| {
+            exact.set(false);
+            Outcome::Error
+        }),
+        error: text(8)?,
+        context: text(9)?,
+        pid: u32_of(req(10)?),
+        request_id: text(11)?,
+        detail: text(12)?,
+        prev_hash: bytes(13)?,
+        hash: bytes(14)?,
+    };
+    if !exact.get() {
+        rec.hash.clear();
+    }
+    Ok(rec)
 }
 
 fn opt_i64(v: Option<u64>) -> Option<i64> {
