@@ -702,3 +702,104 @@ fn processes_and_threads_mix_every_operation_without_busy_errors_or_lost_updates
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Handles that open while others take dead processes' journals over: a takeover must never
+/// touch a live handle's brand-new journal (it used to lock it in the instant between its
+/// creation and its owner's lock, failing the owner's first operation with
+/// `AuditUnavailable`, or remove it, losing the records written to it afterwards).
+#[test]
+fn fresh_handles_are_not_disturbed_by_journal_takeovers() {
+    let opens_wanted: u64 = if std::env::var("KMS_TORTURE_LONG").is_ok_and(|v| v == "1") {
+        5000
+    } else {
+        800
+    };
+    let s = TestStore::new();
+    let (k, o) = s.open_owner();
+    k.create_key(&o, &aes("k")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let opens = Arc::new(AtomicUsize::new(0));
+    let encrypts = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    // Two handles look for orphaned journals without pause.
+    let scanners: Vec<_> = (0..2)
+        .map(|i| {
+            let k = if i == 0 { k.clone() } else { s.open() };
+            let (stop, errors) = (stop.clone(), errors.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    if let Err(e) = k.flush() {
+                        errors
+                            .lock()
+                            .unwrap()
+                            .push(format!("flush: {}", describe(&e)));
+                    }
+                }
+            })
+        })
+        .collect();
+    // Two threads open fresh handles (each starts a new journal) and use them.
+    let openers: Vec<_> = (0..2)
+        .map(|_| {
+            let (cfg, stop, errors, o) = (s.config(), stop.clone(), errors.clone(), o.clone());
+            let (opens, encrypts) = (opens.clone(), encrypts.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let h = Kms::open(cfg.clone()).unwrap();
+                    // The first operation starts the handle's journal.
+                    for _ in 0..2 {
+                        match h.encrypt(&o, "k", b"x", &Context::new()) {
+                            Ok(_) => {
+                                encrypts.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(e) => errors.lock().unwrap().push(describe(&e)),
+                        }
+                    }
+                    opens.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    while (opens.load(Ordering::SeqCst) as u64) < opens_wanted {
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "deadlock: {} handles opened in 10 minutes",
+            opens.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for t in scanners.into_iter().chain(openers) {
+        t.join().unwrap();
+    }
+    let errors = errors.lock().unwrap().clone();
+    assert!(
+        errors.is_empty(),
+        "{} errors in {} opens: {errors:#?}",
+        errors.len(),
+        opens.load(Ordering::SeqCst)
+    );
+    let recorded = k
+        .audit_query(
+            &o,
+            &AuditFilter {
+                action: Some("encrypt".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .iter()
+        .filter(|r| r.outcome == Outcome::Ok)
+        .count();
+    assert_eq!(
+        recorded,
+        encrypts.load(Ordering::SeqCst),
+        "every returned encrypt has its record"
+    );
+    eprintln!(
+        "journal takeovers: {} fresh handles, {recorded} encrypts, in {:.1}s",
+        opens.load(Ordering::SeqCst),
+        start.elapsed().as_secs_f64()
+    );
+}
