@@ -160,10 +160,19 @@ impl AuditWriter {
             use std::os::unix::fs::OpenOptionsExt;
             o.mode(0o600);
         }
-        let f = o.open(self.dir.join(&name)).map_err(Self::unavailable)?;
+        // Created under a name takeovers ignore, locked, then renamed: a `.j` file is locked
+        // by its owner from the moment it appears. (Created in place, a takeover could lock it
+        // first, failing this operation, or remove it and lose what is written to it.) A
+        // process killed before the rename leaves an empty `.new` file.
+        let tmp = self.dir.join(format!("{name}.new"));
+        let f = o.open(&tmp).map_err(Self::unavailable)?;
         // The lock tells other processes this journal has a live owner.
         f.try_lock()
             .map_err(|e| Self::unavailable(format!("journal lock: {e}")))?;
+        if let Err(e) = std::fs::rename(&tmp, self.dir.join(&name)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Self::unavailable(e));
+        }
         cur.file = Some(f);
         cur.name = name;
         cur.written = 0;
