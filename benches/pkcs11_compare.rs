@@ -299,9 +299,9 @@ fn report(runs: &[ModuleRun], secs: f64, large: usize, cores: usize, cpu: &str) 
         };
         let find = match (r.results.get("find_large"), r.results.get("find_small")) {
             (Some(a), Some(b)) if a.ops > 0.0 => format!(
-                "{:.2}x slower at {} keys than at {} keys",
-                b.ops / a.ops,
+                "at {} keys takes {:.2}x the time per search (median round) as at {} keys",
                 fmt_ops(a.keys as f64),
+                b.ops / a.ops,
                 fmt_ops(b.keys as f64)
             ),
             _ => "-".into(),
