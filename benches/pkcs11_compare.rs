@@ -203,6 +203,15 @@ fn fmt_ops(v: f64) -> String {
     out
 }
 
+/// An integer count with thousands separators.
+fn fmt_count(n: usize) -> String {
+    if n < 1000 {
+        n.to_string()
+    } else {
+        fmt_ops(n as f64)
+    }
+}
+
 fn fmt_us(v: f64) -> String {
     if v >= 10_000.0 {
         format!("{:.1} ms", v / 1000.0)
@@ -236,7 +245,7 @@ fn title_of(m: &Metric, runs: &[ModuleRun]) -> String {
         .map(|r| {
             r.results
                 .get(m.id)
-                .map_or("-".into(), |x| fmt_ops(x.keys as f64))
+                .map_or("-".into(), |x| fmt_count(x.keys))
         })
         .collect();
     if sizes.windows(2).all(|w| w[0] == w[1]) {
@@ -300,9 +309,9 @@ fn report(runs: &[ModuleRun], secs: f64, large: usize, cores: usize, cpu: &str) 
         let find = match (r.results.get("find_large"), r.results.get("find_small")) {
             (Some(a), Some(b)) if a.ops > 0.0 => format!(
                 "at {} keys takes {:.2}x the time per search (median round) as at {} keys",
-                fmt_ops(a.keys as f64),
+                fmt_count(a.keys),
                 b.ops / a.ops,
-                fmt_ops(b.keys as f64)
+                fmt_count(b.keys)
             ),
             _ => "-".into(),
         };
