@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suites need on a fresh Debian machine (run as root; a no-op when
 # everything is present). Tools: valgrind and the C compiler (C API tests), pkg-config,
-# pkcs11-tool (opensc), SoftHSM2 (benchmark peer), the OpenSSL PKCS#11 engine (libp11),
-# Go (bindings), PostgreSQL (fleet store), Python packages (PyKCS11, pytest, cffi,
+# pkcs11-tool (opensc), p11-kit's pkcs11.h (PKCS#11 C test), SoftHSM2 (benchmark peer), the
+# OpenSSL PKCS#11 engine (libp11), Go (bindings), PostgreSQL (fleet store), Python packages (PyKCS11, pytest, cffi,
 # cryptography for examples/db_encryption); python3 -m venv (bindings_python.rs).
 set -euo pipefail
 
@@ -17,6 +17,8 @@ have softhsm2-util || need_apt+=(softhsm2)
 have go || [ -x /usr/lib/go/bin/go ] || need_apt+=(golang-go)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 have g++ || need_apt+=(g++)
+# p11-kit's pkcs11.h for the PKCS#11 bad-input C program (tests/pkcs11_badinput.rs).
+[ -e /usr/include/p11-kit-1/p11-kit/pkcs11.h ] || need_apt+=(libp11-kit-dev)
 # python3 -m venv (with ensurepip) for the Python binding test; Debian splits it out.
 if have python3 && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
 	need_apt+=(python3-venv)

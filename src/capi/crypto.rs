@@ -19,6 +19,7 @@ use crate::capi::context_arg;
 use crate::capi::ctx::{kms_ctx, session};
 use crate::capi::{flag, nonzero};
 use crate::core::crypto::SignAlg;
+use crate::core::ops::check_data_key_len;
 
 fn opt_out<'a, T: Copy>(ptr: *mut T, arg: &'static str) -> BResult<Option<Out<'a, T>>> {
     if ptr.is_null() {
@@ -194,7 +195,10 @@ pub extern "C" fn kms_generate_data_key(
         let key = in_str(key, "key")?;
         out_ref(out_plaintext, "out_plaintext")?;
         let ec = context_arg(ctx_keys, ctx_values, ctx_count)?;
-        let needed = key_len.saturating_add(KMS_CIPHERTEXT_OVERHEAD);
+        // Checked before the size is computed: a size query (or a huge key_len) must not
+        // answer a size for a length the core refuses.
+        check_data_key_len(key_len)?;
+        let needed = key_len + KMS_CIPHERTEXT_OVERHEAD;
         let mut plaintext = None;
         write_out_with(out_wrapped, inout_wrapped_len, needed, || {
             let (pt, wrapped) = s.kms.generate_data_key(&s.caller, key, key_len, &ec)?;
@@ -227,7 +231,10 @@ pub extern "C" fn kms_generate_data_key_without_plaintext(
         let s = session(ctx)?;
         let key = in_str(key, "key")?;
         let ec = context_arg(ctx_keys, ctx_values, ctx_count)?;
-        let needed = key_len.saturating_add(KMS_CIPHERTEXT_OVERHEAD);
+        // Checked before the size is computed: a size query (or a huge key_len) must not
+        // answer a size for a length the core refuses.
+        check_data_key_len(key_len)?;
+        let needed = key_len + KMS_CIPHERTEXT_OVERHEAD;
         write_out_with(out_wrapped, inout_wrapped_len, needed, || {
             let wrapped = s
                 .kms

@@ -13,6 +13,18 @@ const WRAP_FORMAT: u8 = 0x21;
 /// Largest single-shot plaintext (larger data goes through streaming).
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
+/// The most random bytes one request returns (1 MiB).
+pub const MAX_RANDOM: usize = 1024 * 1024;
+
+/// Checks a data-key length (16, 32 or 64 bytes): the one rule, also used by the front ends
+/// to answer size queries without accepting a length that can never work.
+pub fn check_data_key_len(bytes: usize) -> Result<()> {
+    if bytes != 16 && bytes != 32 && bytes != 64 {
+        return Err(Error::invalid("data keys are 16, 32 or 64 bytes"));
+    }
+    Ok(())
+}
+
 fn gcm_alg(spec: KeySpec) -> Result<u8> {
     match spec {
         KeySpec::Aes256 => Ok(ciphertext::ALG_AES256_GCM),
@@ -200,7 +212,7 @@ impl Kms {
         )
     }
 
-    /// Generates a data key of `bytes` length (16 or 32) and returns it in the clear and
+    /// Generates a data key of `bytes` length (16, 32 or 64) and returns it in the clear and
     /// encrypted under `key`.
     pub fn generate_data_key(
         &self,
@@ -209,9 +221,7 @@ impl Kms {
         bytes: usize,
         ctx: &Context,
     ) -> Result<(Secret, Vec<u8>)> {
-        if bytes != 16 && bytes != 32 && bytes != 64 {
-            return Err(Error::invalid("data keys are 16, 32 or 64 bytes"));
-        }
+        check_data_key_len(bytes)?;
         let dk = crypto::random_vec(bytes)?;
         let wrapped = self.use_key_loaded(
             c,
@@ -488,9 +498,9 @@ impl Kms {
         )
     }
 
-    /// Random bytes from the library's generator.
+    /// Random bytes from the library's generator (at most [`MAX_RANDOM`]).
     pub fn random(&self, c: &Caller, len: usize) -> Result<Vec<u8>> {
-        if len > 1024 * 1024 {
+        if len > MAX_RANDOM {
             return Err(Error::invalid("at most 1 MiB of random bytes per call"));
         }
         self.authorize(c, Action::Random, None, &Context::new())?;

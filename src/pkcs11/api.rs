@@ -168,7 +168,8 @@ pub extern "C" fn C_CreateObject(
 ) -> CK_RV {
     entry(|| {
         let ctx = state::ctx(h)?;
-        let o = objects::create(&ctx, ffi::template(tmpl, n)?)?;
+        ffi::out_ok(out)?;
+        let o = objects::create(&ctx, ffi::object_template(tmpl, n)?)?;
         ffi::write(out, o)
     })
 }
@@ -182,7 +183,8 @@ pub extern "C" fn C_CopyObject(
 ) -> CK_RV {
     entry(|| {
         let ctx = state::ctx(h)?;
-        let o = objects::copy(&ctx, obj, ffi::template(tmpl, n)?)?;
+        ffi::out_ok(out)?;
+        let o = objects::copy(&ctx, obj, ffi::object_template(tmpl, n)?)?;
         ffi::write(out, o)
     })
 }
@@ -218,7 +220,7 @@ pub extern "C" fn C_SetAttributeValue(
     tmpl: *mut CK_ATTRIBUTE,
     n: CK_ULONG,
 ) -> CK_RV {
-    entry(|| objects::set_attributes(&state::ctx(h)?, obj, ffi::template(tmpl, n)?))
+    entry(|| objects::set_attributes(&state::ctx(h)?, obj, ffi::object_template(tmpl, n)?))
 }
 
 pub extern "C" fn C_FindObjectsInit(
@@ -257,7 +259,7 @@ pub extern "C" fn C_Encrypt(
     out: *mut CK_BYTE,
     out_len: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| ops_cipher::single(h, ffi::bytes(data, len)?, out, out_len, true))
+    entry(|| ops_cipher::single(h, ffi::bytes(data, len), out, out_len, true))
 }
 
 pub extern "C" fn C_EncryptUpdate(
@@ -267,7 +269,7 @@ pub extern "C" fn C_EncryptUpdate(
     out: *mut CK_BYTE,
     out_len: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| ops_cipher::update(h, ffi::bytes(data, len)?, out, out_len, true))
+    entry(|| ops_cipher::update(h, ffi::bytes(data, len), out, out_len, true))
 }
 
 pub extern "C" fn C_EncryptFinal(
@@ -293,7 +295,7 @@ pub extern "C" fn C_Decrypt(
     out: *mut CK_BYTE,
     out_len: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| ops_cipher::single(h, ffi::bytes(data, len)?, out, out_len, false))
+    entry(|| ops_cipher::single(h, ffi::bytes(data, len), out, out_len, false))
 }
 
 pub extern "C" fn C_DecryptUpdate(
@@ -303,7 +305,7 @@ pub extern "C" fn C_DecryptUpdate(
     out: *mut CK_BYTE,
     out_len: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| ops_cipher::update(h, ffi::bytes(data, len)?, out, out_len, false))
+    entry(|| ops_cipher::update(h, ffi::bytes(data, len), out, out_len, false))
 }
 
 pub extern "C" fn C_DecryptFinal(
@@ -325,11 +327,11 @@ pub extern "C" fn C_Digest(
     out: *mut CK_BYTE,
     out_len: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| ops_digest::digest(h, ffi::bytes(data, len)?, out, out_len))
+    entry(|| ops_digest::digest(h, ffi::bytes(data, len), out, out_len))
 }
 
 pub extern "C" fn C_DigestUpdate(h: CK_SESSION_HANDLE, data: *mut CK_BYTE, len: CK_ULONG) -> CK_RV {
-    entry(|| ops_digest::digest_update(h, ffi::bytes(data, len)?))
+    entry(|| ops_digest::digest_update(h, ffi::bytes(data, len)))
 }
 
 pub extern "C" fn C_DigestKey(h: CK_SESSION_HANDLE, _key: CK_OBJECT_HANDLE) -> CK_RV {
@@ -359,11 +361,11 @@ pub extern "C" fn C_Sign(
     out: *mut CK_BYTE,
     out_len: *mut CK_ULONG,
 ) -> CK_RV {
-    entry(|| ops_sign::sign(h, ffi::bytes(data, len)?, out, out_len))
+    entry(|| ops_sign::sign(h, ffi::bytes(data, len), out, out_len))
 }
 
 pub extern "C" fn C_SignUpdate(h: CK_SESSION_HANDLE, data: *mut CK_BYTE, len: CK_ULONG) -> CK_RV {
-    entry(|| ops_sign::update(h, ffi::bytes(data, len)?, true))
+    entry(|| ops_sign::update(h, ffi::bytes(data, len), true))
 }
 
 pub extern "C" fn C_SignFinal(
@@ -407,11 +409,11 @@ pub extern "C" fn C_Verify(
     sig: *mut CK_BYTE,
     sig_len: CK_ULONG,
 ) -> CK_RV {
-    entry(|| ops_sign::verify(h, ffi::bytes(data, len)?, ffi::bytes(sig, sig_len)?))
+    entry(|| ops_sign::verify(h, ffi::bytes(data, len), ffi::bytes(sig, sig_len)))
 }
 
 pub extern "C" fn C_VerifyUpdate(h: CK_SESSION_HANDLE, data: *mut CK_BYTE, len: CK_ULONG) -> CK_RV {
-    entry(|| ops_sign::update(h, ffi::bytes(data, len)?, false))
+    entry(|| ops_sign::update(h, ffi::bytes(data, len), false))
 }
 
 pub extern "C" fn C_VerifyFinal(
@@ -419,7 +421,7 @@ pub extern "C" fn C_VerifyFinal(
     sig: *mut CK_BYTE,
     sig_len: CK_ULONG,
 ) -> CK_RV {
-    entry(|| ops_sign::verify_final(h, ffi::bytes(sig, sig_len)?))
+    entry(|| ops_sign::verify_final(h, ffi::bytes(sig, sig_len)))
 }
 
 pub extern "C" fn C_VerifyRecoverInit(
@@ -488,7 +490,8 @@ pub extern "C" fn C_GenerateKey(
     out: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
     entry(|| {
-        let k = ops_keys::generate_key(h, m, ffi::template(tmpl, n)?)?;
+        ffi::out_ok(out)?;
+        let k = ops_keys::generate_key(h, m, ffi::object_template(tmpl, n)?)?;
         ffi::write(out, k)
     })
 }
@@ -507,8 +510,12 @@ pub extern "C" fn C_GenerateKeyPair(
         if out_pub.is_null() || out_priv.is_null() {
             return Err(CKR_ARGUMENTS_BAD);
         }
-        let (p, s) =
-            ops_keys::generate_key_pair(h, m, ffi::template(pt, pn)?, ffi::template(st, sn)?)?;
+        let (p, s) = ops_keys::generate_key_pair(
+            h,
+            m,
+            ffi::object_template(pt, pn)?,
+            ffi::object_template(st, sn)?,
+        )?;
         ffi::write(out_pub, p)?;
         ffi::write(out_priv, s)
     })
@@ -536,7 +543,14 @@ pub extern "C" fn C_UnwrapKey(
     out: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
     entry(|| {
-        let k = ops_keys::unwrap(h, m, uk, ffi::bytes(data, len)?, ffi::template(tmpl, n)?)?;
+        ffi::out_ok(out)?;
+        let k = ops_keys::unwrap(
+            h,
+            m,
+            uk,
+            ffi::bytes(data, len)?,
+            ffi::object_template(tmpl, n)?,
+        )?;
         ffi::write(out, k)
     })
 }
@@ -550,7 +564,8 @@ pub extern "C" fn C_DeriveKey(
     out: *mut CK_OBJECT_HANDLE,
 ) -> CK_RV {
     entry(|| {
-        let k = ops_keys::derive(h, m, base, ffi::template(tmpl, n)?)?;
+        ffi::out_ok(out)?;
+        let k = ops_keys::derive(h, m, base, ffi::object_template(tmpl, n)?)?;
         ffi::write(out, k)
     })
 }

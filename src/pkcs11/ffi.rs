@@ -45,6 +45,15 @@ pub fn write<T>(p: *mut T, v: T) -> Rv<()> {
     Ok(())
 }
 
+/// Checks an output pointer before any work is done (a key generated for a NULL handle
+/// pointer would be created and then lost): NULL is `CKR_ARGUMENTS_BAD`.
+pub fn out_ok<T>(p: *mut T) -> Rv<()> {
+    if p.is_null() {
+        return Err(CKR_ARGUMENTS_BAD);
+    }
+    Ok(())
+}
+
 /// Reads one value through an input pointer (NULL is `CKR_ARGUMENTS_BAD`).
 pub fn read<T: Copy>(p: *const T) -> Rv<T> {
     if p.is_null() {
@@ -132,6 +141,19 @@ pub fn template(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Rv<Vec<Attr>> {
             })
         })
         .collect()
+}
+
+/// A template for creating or changing an object: as `template`, and an attribute given
+/// twice with different values is `CKR_TEMPLATE_INCONSISTENT` (the same value twice is
+/// accepted).
+pub fn object_template(p: *const CK_ATTRIBUTE, n: CK_ULONG) -> Rv<Vec<Attr>> {
+    let t = template(p, n)?;
+    for (i, a) in t.iter().enumerate() {
+        if t[..i].iter().any(|b| b.ty == a.ty && b.val != a.val) {
+            return Err(CKR_TEMPLATE_INCONSISTENT);
+        }
+    }
+    Ok(t)
 }
 
 /// What an object answers for one requested attribute.

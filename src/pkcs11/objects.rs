@@ -848,7 +848,23 @@ impl KeyTemplate {
             add(self.verify, true, Usage::VERIFY);
             add(self.derive, false, Usage::DERIVE);
         }
-        if !spec.allowed_usages().contains(u) {
+        // A usage asked for (CKA_SIGN true on an AES key, CKA_DECRYPT true on an EC key) that
+        // this key type does not have is refused, not silently dropped.
+        let mac = spec.is_hmac();
+        let asked = [
+            (self.encrypt, Usage::ENCRYPT),
+            (self.decrypt, Usage::DECRYPT),
+            (self.sign, if mac { Usage::MAC } else { Usage::SIGN }),
+            (self.verify, if mac { Usage::MAC } else { Usage::VERIFY }),
+            (self.wrap, Usage::WRAP),
+            (self.unwrap, Usage::UNWRAP),
+            (self.derive, Usage::DERIVE),
+        ];
+        if asked
+            .iter()
+            .any(|(f, bit)| *f == Some(true) && !u.contains(*bit))
+            || !spec.allowed_usages().contains(u)
+        {
             return Err(CKR_TEMPLATE_INCONSISTENT);
         }
         Ok(u)

@@ -99,6 +99,8 @@ pub struct CipherOp {
     mech: CipherMech,
     data: crate::core::crypto::Secret,
     cache: Option<crate::core::crypto::Secret>,
+    /// An `Update` gathered input: the single-part call may no longer finish it.
+    parts: bool,
 }
 
 impl Finishing for CipherOp {
@@ -199,6 +201,7 @@ pub fn init(
         mech,
         data: crate::core::crypto::Secret::new(Vec::new()),
         cache: None,
+        parts: false,
     };
     let mut s = ctx.lock();
     if encrypt {
@@ -255,6 +258,17 @@ fn run(ctx: &Ctx, op: &CipherOp, encrypt: bool) -> Rv<crate::core::crypto::Secre
                 .rsa_decrypt(c, &k.id.to_string(), Some(k.version), *hash, label, data)
                 .map_err(on(Doing::Decrypt));
         }
+        // Ciphertext that is invalid by its length alone (PKCS#11: ENCRYPTED_DATA_LEN_RANGE).
+        let n = data.len();
+        let bad_len = match &mech {
+            CipherMech::Gcm { .. } => n < 16,
+            CipherMech::CbcPad { .. } => n == 0 || !n.is_multiple_of(16),
+            CipherMech::Kw | CipherMech::Kwp => n < 16 || !n.is_multiple_of(8),
+            CipherMech::Ctr { .. } | CipherMech::Oaep { .. } => false,
+        };
+        if bad_len {
+            return Err(CKR_ENCRYPTED_DATA_LEN_RANGE);
+        }
         k.run(ctx, action, Usage::DECRYPT, false, Doing::Decrypt, |m| {
             let r = match &mech {
                 CipherMech::Gcm { iv, aad } => crypto::aes_gcm_open(m, iv, aad, data),
@@ -277,13 +291,15 @@ fn gather(op: &mut CipherOp, data: &[u8]) -> Rv<()> {
         return Err(CKR_DATA_LEN_RANGE);
     }
     op.data.extend_from_slice(data);
+    op.parts = true;
     Ok(())
 }
 
-/// `C_Encrypt` / `C_Decrypt` (single part).
+/// `C_Encrypt` / `C_Decrypt` (single part). `data` is the decoded input: a decoding error
+/// ends the operation as any other error does; so does a call after an `Update`.
 pub fn single(
     h: CK_SESSION_HANDLE,
-    data: &[u8],
+    data: Rv<&[u8]>,
     out: *mut u8,
     out_len: *mut CK_ULONG,
     encrypt: bool,
@@ -296,7 +312,10 @@ pub fn single(
         &mut s.decrypt
     };
     finish(slot, out, out_len, |op| {
-        op.data = crate::core::crypto::Secret::new(data.to_vec());
+        if op.parts {
+            return Err(CKR_OPERATION_ACTIVE);
+        }
+        op.data = crate::core::crypto::Secret::new(data?.to_vec());
         run(&ctx, op, encrypt)
     })
 }
@@ -304,7 +323,7 @@ pub fn single(
 /// `C_EncryptUpdate` / `C_DecryptUpdate`: input is gathered; no output until the final call.
 pub fn update(
     h: CK_SESSION_HANDLE,
-    data: &[u8],
+    data: Rv<&[u8]>,
     out: *mut u8,
     out_len: *mut CK_ULONG,
     encrypt: bool,
@@ -317,6 +336,7 @@ pub fn update(
         &mut s.decrypt
     };
     step(slot, |op| {
+        let data = data?;
         // Output of an update is always empty here (input is gathered); a size query
         // (NULL buffer) only reports that, so the input given again with a buffer is
         // gathered once.

@@ -67,6 +67,8 @@ pub fn step<T, R>(slot: &mut Option<T>, f: impl FnOnce(&mut T) -> Rv<R>) -> Rv<R
 pub struct DigestOp {
     ctx: Option<DigestCtx>,
     cache: Option<crate::core::crypto::Secret>,
+    /// `C_DigestUpdate` was called: `C_Digest` may no longer finish the operation.
+    parts: bool,
 }
 
 impl Finishing for DigestOp {
@@ -89,26 +91,37 @@ pub fn digest_init(h: CK_SESSION_HANDLE, m: *const CK_MECHANISM) -> Rv<()> {
     s.digest = Some(DigestOp {
         ctx: Some(DigestCtx::new(alg)),
         cache: None,
+        parts: false,
     });
     Ok(())
 }
 
-pub fn digest(h: CK_SESSION_HANDLE, data: &[u8], out: *mut u8, out_len: *mut CK_ULONG) -> Rv<()> {
+pub fn digest(
+    h: CK_SESSION_HANDLE,
+    data: Rv<&[u8]>,
+    out: *mut u8,
+    out_len: *mut CK_ULONG,
+) -> Rv<()> {
     let ctx = state::ctx(h)?;
     let mut s = ctx.lock();
     finish(&mut s.digest, out, out_len, |op| {
+        if op.parts {
+            return Err(CKR_OPERATION_ACTIVE);
+        }
+        let data = data?;
         let mut d = op.ctx.take().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         d.update(data);
         Ok(crate::core::crypto::Secret::new(d.finish()))
     })
 }
 
-pub fn digest_update(h: CK_SESSION_HANDLE, data: &[u8]) -> Rv<()> {
+pub fn digest_update(h: CK_SESSION_HANDLE, data: Rv<&[u8]>) -> Rv<()> {
     let ctx = state::ctx(h)?;
     let mut s = ctx.lock();
     step(&mut s.digest, |op| match op.ctx.as_mut() {
         Some(d) if op.cache.is_none() => {
-            d.update(data);
+            d.update(data?);
+            op.parts = true;
             Ok(())
         }
         _ => Err(CKR_OPERATION_ACTIVE),
@@ -137,7 +150,9 @@ pub fn random(h: CK_SESSION_HANDLE, out: *mut u8, n: CK_ULONG) -> Rv<()> {
     if n == 0 {
         return Ok(());
     }
-    if out.is_null() {
+    // The core's per-request limit holds in public sessions too (no allocation of a length
+    // the caller chose without bound).
+    if out.is_null() || n > crate::core::ops::MAX_RANDOM {
         return Err(CKR_ARGUMENTS_BAD);
     }
     let bytes = match ctx.caller() {

@@ -58,8 +58,12 @@ pub fn generate_key_pair(
     ctx.caller()?;
     let pt = KeyTemplate::parse(&public)?;
     let st = KeyTemplate::parse(&private)?;
+    // Secret-key attributes (CKA_VALUE_LEN, CKA_VALUE) have no place in a key pair template.
+    let secret_attrs = |t: &KeyTemplate| t.value_len.is_some() || t.value.is_some();
     if pt.class.is_some_and(|c| c != CKO_PUBLIC_KEY)
         || st.class.is_some_and(|c| c != CKO_PRIVATE_KEY)
+        || secret_attrs(&pt)
+        || secret_attrs(&st)
     {
         return Err(CKR_TEMPLATE_INCONSISTENT);
     }
@@ -154,7 +158,9 @@ pub fn wrap(
             &w.key().id.to_string(),
         )
         .map_err(|e| match on(Doing::KeyUse)(e) {
-            CKR_KEY_FUNCTION_NOT_PERMITTED => CKR_KEY_UNEXTRACTABLE,
+            // The core refused: name the key that is not extractable (CKA_EXTRACTABLE false),
+            // else the refusal is the wrapping key's (no wrap usage, state, policy).
+            CKR_KEY_FUNCTION_NOT_PERMITTED if !k.key().exportable => CKR_KEY_UNEXTRACTABLE,
             rv => rv,
         })?;
     let body = blob.get(EXPORT_HEADER..).ok_or(CKR_GENERAL_ERROR)?.to_vec();

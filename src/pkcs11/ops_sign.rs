@@ -32,6 +32,8 @@ pub struct SignOp {
     hash: Option<DigestCtx>,
     data: crate::core::crypto::Secret,
     cache: Option<crate::core::crypto::Secret>,
+    /// An `Update` fed data: the single-part call may no longer finish the operation.
+    parts: bool,
 }
 
 impl Finishing for SignOp {
@@ -114,6 +116,7 @@ pub fn init(
         hash,
         data: crate::core::crypto::Secret::new(Vec::new()),
         cache: None,
+        parts: false,
     };
     let mut s = ctx.lock();
     if sign {
@@ -240,20 +243,29 @@ fn do_verify(ctx: &Ctx, op: &mut SignOp, sig: &[u8]) -> Rv<()> {
         })
 }
 
-pub fn sign(h: CK_SESSION_HANDLE, data: &[u8], out: *mut u8, out_len: *mut CK_ULONG) -> Rv<()> {
+/// `C_Sign`. `data` is the decoded input: a decoding error ends the operation as any other
+/// error does; so does a call after `C_SignUpdate`.
+pub fn sign(h: CK_SESSION_HANDLE, data: Rv<&[u8]>, out: *mut u8, out_len: *mut CK_ULONG) -> Rv<()> {
     let ctx = state::ctx(h)?;
     let mut s = ctx.lock();
     finish(&mut s.sign, out, out_len, |op| {
-        feed(op, data)?;
+        if op.parts {
+            return Err(CKR_OPERATION_ACTIVE);
+        }
+        feed(op, data?)?;
         do_sign(&ctx, op)
     })
 }
 
-pub fn update(h: CK_SESSION_HANDLE, data: &[u8], sign: bool) -> Rv<()> {
+pub fn update(h: CK_SESSION_HANDLE, data: Rv<&[u8]>, sign: bool) -> Rv<()> {
     let ctx = state::ctx(h)?;
     let mut s = ctx.lock();
     let slot = if sign { &mut s.sign } else { &mut s.verify };
-    step(slot, |op| feed(op, data))
+    step(slot, |op| {
+        feed(op, data?)?;
+        op.parts = true;
+        Ok(())
+    })
 }
 
 pub fn sign_final(h: CK_SESSION_HANDLE, out: *mut u8, out_len: *mut CK_ULONG) -> Rv<()> {
@@ -262,21 +274,24 @@ pub fn sign_final(h: CK_SESSION_HANDLE, out: *mut u8, out_len: *mut CK_ULONG) ->
     finish(&mut s.sign, out, out_len, |op| do_sign(&ctx, op))
 }
 
-pub fn verify(h: CK_SESSION_HANDLE, data: &[u8], sig: &[u8]) -> Rv<()> {
+pub fn verify(h: CK_SESSION_HANDLE, data: Rv<&[u8]>, sig: Rv<&[u8]>) -> Rv<()> {
     let ctx = state::ctx(h)?;
     let mut s = ctx.lock();
     let r = step(&mut s.verify, |op| {
-        feed(op, data)?;
-        do_verify(&ctx, op, sig)
+        if op.parts {
+            return Err(CKR_OPERATION_ACTIVE);
+        }
+        feed(op, data?)?;
+        do_verify(&ctx, op, sig?)
     });
     s.verify = None;
     r
 }
 
-pub fn verify_final(h: CK_SESSION_HANDLE, sig: &[u8]) -> Rv<()> {
+pub fn verify_final(h: CK_SESSION_HANDLE, sig: Rv<&[u8]>) -> Rv<()> {
     let ctx = state::ctx(h)?;
     let mut s = ctx.lock();
-    let r = step(&mut s.verify, |op| do_verify(&ctx, op, sig));
+    let r = step(&mut s.verify, |op| do_verify(&ctx, op, sig?));
     s.verify = None;
     r
 }
