@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file in WAL mode, shared by several processes.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -92,6 +93,11 @@ pub struct SqliteStore {
     /// A second connection that only watches for other writers: `PRAGMA data_version`
     /// (cheap, per operation), then the generation counter when that moved.
     watch: Mutex<Watch>,
+    /// Lock-free fast path of [`Store::changed_elsewhere`]: the WAL-index file and the
+    /// header last seen by the slow path (six words), valid when `seen_valid`.
+    fast_shm: std::sync::OnceLock<std::fs::File>,
+    seen: [AtomicU64; 6],
+    seen_valid: AtomicBool,
 }
 
 struct Watch {
@@ -137,11 +143,56 @@ impl SqliteStore {
                 shm: None,
                 shm_header: [0; 48],
             }),
+            fast_shm: std::sync::OnceLock::new(),
+            seen: Default::default(),
+            seen_valid: AtomicBool::new(false),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The slow path of `changed_elsewhere`: reads the WAL-index header (opening the file
+    /// when needed) and asks SQLite when the header moved.
+    fn changed_slow(&self, w: &mut Watch) -> Result<bool> {
+        if w.shm.is_none() {
+            let mut p = self.path.as_os_str().to_os_string();
+            p.push("-shm");
+            w.shm = std::fs::File::open(PathBuf::from(p)).ok();
+        }
+        let mut hdr = [0u8; 48];
+        let fresh = match &w.shm {
+            Some(f) => {
+                use std::os::unix::fs::FileExt;
+                f.read_exact_at(&mut hdr, 0).is_ok()
+            }
+            None => false,
+        };
+        if fresh && hdr == w.shm_header {
+            return Ok(false);
+        }
+        // Something committed (or the index could not be read): ask SQLite.
+        if fresh {
+            w.shm_header = hdr;
+        } else {
+            w.shm = None;
+        }
+        let dv: i64 = w
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        if dv == w.data_version {
+            return Ok(false);
+        }
+        w.data_version = dv;
+        let g: i64 = w
+            .conn
+            .prepare_cached("SELECT n FROM generation")?
+            .query_row([], |r| r.get(0))?;
+        let changed = g != w.generation;
+        w.generation = g;
+        Ok(changed)
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
@@ -226,47 +277,45 @@ impl Store for SqliteStore {
     }
 
     fn changed_elsewhere(&self) -> Result<bool> {
+        // Fast path, shared by concurrent callers without a lock: one `pread` of the
+        // WAL-index header, compared with what the slow path saw last.
+        if self.seen_valid.load(Ordering::Acquire) {
+            if let Some(f) = self.fast_shm.get() {
+                use std::os::unix::fs::FileExt;
+                let mut hdr = [0u8; 48];
+                if f.read_exact_at(&mut hdr, 0).is_ok()
+                    && hdr.chunks_exact(8).zip(&self.seen).all(|(c, a)| {
+                        a.load(Ordering::Relaxed)
+                            == u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]))
+                    })
+                {
+                    return Ok(false);
+                }
+            }
+        }
         let mut w = self
             .watch
             .lock()
             .map_err(|_| Error::internal("store watch poisoned"))?;
-        if w.shm.is_none() {
-            let mut p = self.path.as_os_str().to_os_string();
-            p.push("-shm");
-            w.shm = std::fs::File::open(PathBuf::from(p)).ok();
-        }
-        let mut hdr = [0u8; 48];
-        let fresh = match &w.shm {
-            Some(f) => {
-                use std::os::unix::fs::FileExt;
-                f.read_exact_at(&mut hdr, 0).is_ok()
+        let changed = self.changed_slow(&mut w);
+        match (&w.shm, &changed) {
+            (Some(f), Ok(_)) => {
+                if self.fast_shm.get().is_none() {
+                    if let Ok(dup) = f.try_clone() {
+                        let _ = self.fast_shm.set(dup);
+                    }
+                }
+                for (c, a) in w.shm_header.chunks_exact(8).zip(&self.seen) {
+                    a.store(
+                        u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])),
+                        Ordering::Relaxed,
+                    );
+                }
+                self.seen_valid.store(true, Ordering::Release);
             }
-            None => false,
-        };
-        if fresh && hdr == w.shm_header {
-            return Ok(false);
+            _ => self.seen_valid.store(false, Ordering::Release),
         }
-        // Something committed (or the index could not be read): ask SQLite.
-        if fresh {
-            w.shm_header = hdr;
-        } else {
-            w.shm = None;
-        }
-        let dv: i64 = w
-            .conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
-        if dv == w.data_version {
-            return Ok(false);
-        }
-        w.data_version = dv;
-        let g: i64 = w
-            .conn
-            .prepare_cached("SELECT n FROM generation")?
-            .query_row([], |r| r.get(0))?;
-        let changed = g != w.generation;
-        w.generation = g;
-        Ok(changed)
+        changed
     }
 
     fn sync(&self) -> Result<()> {
