@@ -83,10 +83,9 @@ pub fn append_in_tx(tx: &mut dyn Tx, store_id: &[u8], records: &mut [AuditRecord
         r.seq = seq;
         r.prev_hash = prev;
         r.hash = record_hash(store_id, &r.prev_hash, r);
-        tx.audit_append(r)?;
         prev = r.hash.clone();
     }
-    Ok(())
+    tx.audit_append_many(records)
 }
 
 /// The result of walking the chain.

@@ -106,9 +106,52 @@ struct Current {
     buf: Vec<u8>,
 }
 
-/// Journal files per handle: a caller takes the first free one, so concurrent callers do
-/// not wait for each other's `write`.
-const SHARDS: usize = 4;
+/// Journal files per handle (one per calling thread, modulo this).
+const SHARDS: usize = 8;
+
+/// Takes the number a `ThreadId` hashes (threads are numbered in creation order).
+struct ThreadNumber(u64);
+
+impl std::hash::Hasher for ThreadNumber {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.wrapping_mul(31).wrapping_add(*b as u64);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Merges per-file runs (each in file order) by time, keeping each file's order.
+fn merge_by_time(
+    all: Vec<(i64, usize, audit::DecodedRecord)>,
+    files: usize,
+) -> Vec<(i64, usize, audit::DecodedRecord)> {
+    let total = all.len();
+    let mut runs: Vec<std::collections::VecDeque<(i64, usize, audit::DecodedRecord)>> =
+        (0..files).map(|_| Default::default()).collect();
+    for e in all {
+        let i = e.1;
+        runs[i].push_back(e);
+    }
+    let mut out = Vec::with_capacity(total);
+    loop {
+        let next = runs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.front().map(|e| (e.0, i)))
+            .min();
+        let Some((_, i)) = next else { break };
+        if let Some(e) = runs[i].pop_front() {
+            out.push(e);
+        }
+    }
+    out
+}
 
 /// The audit writer of one store handle: the journal files and their ingestion into the
 /// chain.
@@ -209,18 +252,13 @@ impl AuditWriter {
         Ok(())
     }
 
-    /// The first journal shard nobody is writing to (or the first, waiting for it).
+    /// The calling thread's journal file: a thread always writes to the same file, so its
+    /// records stay in the order it made them; threads started one after another get
+    /// different files and do not wait for each other's `write`.
     fn shard(&self) -> Result<std::sync::MutexGuard<'_, Current>> {
-        for s in &self.shards {
-            match s.try_lock() {
-                Ok(g) => return Ok(g),
-                Err(std::sync::TryLockError::WouldBlock) => continue,
-                Err(std::sync::TryLockError::Poisoned(_)) => {
-                    return Err(Error::internal("journal lock"))
-                }
-            }
-        }
-        self.shards[0]
+        let mut h = ThreadNumber(0);
+        std::hash::Hash::hash(&std::thread::current().id(), &mut h);
+        self.shards[(h.0 % SHARDS as u64) as usize]
             .lock()
             .map_err(|_| Error::internal("journal lock"))
     }
@@ -305,8 +343,7 @@ impl AuditWriter {
     }
 
     /// This handle's journal files and how much of each was written, taken while holding
-    /// every shard lock at once: a record in the snapshot was written after every record
-    /// of the same caller that precedes it, so those are in the snapshot too.
+    /// every shard lock at once (a consistent cut across the files).
     fn snapshot(&self) -> Result<Vec<Source>> {
         let mut guards = Vec::with_capacity(self.shards.len());
         for s in &self.shards {
@@ -412,8 +449,9 @@ impl AuditWriter {
         if all.is_empty() {
             return Ok(from);
         }
-        // Stable: entries of one file keep their order; across files, time order.
-        all.sort_by_key(|(t, i, _)| (*t, *i));
+        // Entries of one file keep their order (a thread's records are in one file, in the
+        // order it made them); files are merged by time.
+        let all = merge_by_time(all, sources.len());
         let mut uses: HashMap<(u64, u32), u64> = HashMap::new();
         let mut grants: HashMap<u64, u64> = HashMap::new();
         let mut recs = Vec::with_capacity(all.len());

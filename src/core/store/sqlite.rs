@@ -1066,6 +1066,48 @@ impl Tx for SqlTx<'_> {
         Ok(())
     }
 
+    fn audit_append_many(&mut self, recs: &[AuditRecord]) -> Result<()> {
+        // Full chunks in one multi-row statement (prepared once), the rest one by one.
+        const ROWS: usize = 32;
+        let mut chunks = recs.chunks_exact(ROWS);
+        if chunks.len() > 0 {
+            let mut sql = format!("INSERT INTO audit({AUDIT_COLS}) VALUES ");
+            for i in 0..ROWS {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+            }
+            let mut st = self.c.prepare_cached(&sql)?;
+            for chunk in &mut chunks {
+                let mut at = 1;
+                for a in chunk {
+                    st.raw_bind_parameter(at, a.seq as i64)?;
+                    st.raw_bind_parameter(at + 1, a.time)?;
+                    st.raw_bind_parameter(at + 2, a.keyring as i64)?;
+                    st.raw_bind_parameter(at + 3, &a.identity)?;
+                    st.raw_bind_parameter(at + 4, &a.action)?;
+                    st.raw_bind_parameter(at + 5, opt_i64(a.key_id))?;
+                    st.raw_bind_parameter(at + 6, a.key_version.map(|v| v as i64))?;
+                    st.raw_bind_parameter(at + 7, a.outcome.name())?;
+                    st.raw_bind_parameter(at + 8, &a.error)?;
+                    st.raw_bind_parameter(at + 9, &a.context)?;
+                    st.raw_bind_parameter(at + 10, a.pid as i64)?;
+                    st.raw_bind_parameter(at + 11, &a.request_id)?;
+                    st.raw_bind_parameter(at + 12, &a.detail)?;
+                    st.raw_bind_parameter(at + 13, &a.prev_hash)?;
+                    st.raw_bind_parameter(at + 14, &a.hash)?;
+                    at += 15;
+                }
+                st.raw_execute()?;
+            }
+        }
+        for a in chunks.remainder() {
+            self.audit_append(a)?;
+        }
+        Ok(())
+    }
+
     fn audit_query(&mut self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let mut sql = format!("SELECT {AUDIT_COLS} FROM audit WHERE seq > ?1");
         let mut args: Vec<rusqlite::types::Value> = vec![(f.after_seq.unwrap_or(0) as i64).into()];
