@@ -83,10 +83,9 @@ pub fn append_in_tx(tx: &mut dyn Tx, store_id: &[u8], records: &mut [AuditRecord
         r.seq = seq;
         r.prev_hash = prev;
         r.hash = record_hash(store_id, &r.prev_hash, r);
-        tx.audit_append(r)?;
         prev = r.hash.clone();
     }
-    Ok(())
+    tx.audit_append_many(records)
 }
 
 /// The result of walking the chain.
@@ -402,14 +401,62 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// A usage record's fields, borrowed: the hot path encodes straight from these without
+/// building an [`AuditRecord`].
+#[derive(Clone, Copy, Debug)]
+pub struct RecordRef<'a> {
+    pub time: i64,
+    pub keyring: u64,
+    pub identity: &'a str,
+    pub action: &'a str,
+    pub key_id: Option<u64>,
+    pub key_version: Option<u32>,
+    pub outcome: Outcome,
+    pub error: &'a str,
+    pub context: &'a str,
+    pub pid: u32,
+    pub request_id: &'a str,
+    pub detail: &'a str,
+}
+
+impl<'a> RecordRef<'a> {
+    pub fn of(r: &'a AuditRecord) -> RecordRef<'a> {
+        RecordRef {
+            time: r.time,
+            keyring: r.keyring,
+            identity: &r.identity,
+            action: &r.action,
+            key_id: r.key_id,
+            key_version: r.key_version,
+            outcome: r.outcome,
+            error: &r.error,
+            context: &r.context,
+            pid: r.pid,
+            request_id: &r.request_id,
+            detail: &r.detail,
+        }
+    }
+}
+
 /// Encodes a usage record (before chaining) with the use counts it implies.
 pub fn encode_record(r: &AuditRecord, use_of: Option<(u64, u32)>, grant: Option<u64>) -> Vec<u8> {
     let mut o = Vec::with_capacity(160);
+    encode_into(&mut o, &RecordRef::of(r), use_of, grant);
+    o
+}
+
+/// Appends the encoding of [`encode_record`] to `o`.
+pub fn encode_into(
+    o: &mut Vec<u8>,
+    r: &RecordRef<'_>,
+    use_of: Option<(u64, u32)>,
+    grant: Option<u64>,
+) {
     o.push(1); // codec version
     o.extend_from_slice(&r.time.to_be_bytes());
     o.extend_from_slice(&r.keyring.to_be_bytes());
-    put_str(&mut o, &r.identity);
-    put_str(&mut o, &r.action);
+    put_str(o, r.identity);
+    put_str(o, r.action);
     match r.key_id {
         Some(k) => {
             o.push(1);
@@ -429,11 +476,11 @@ pub fn encode_record(r: &AuditRecord, use_of: Option<(u64, u32)>, grant: Option<
         Outcome::Denied => 1,
         Outcome::Error => 2,
     });
-    put_str(&mut o, &r.error);
-    put_str(&mut o, &r.context);
+    put_str(o, r.error);
+    put_str(o, r.context);
     o.extend_from_slice(&r.pid.to_be_bytes());
-    put_str(&mut o, &r.request_id);
-    put_str(&mut o, &r.detail);
+    put_str(o, r.request_id);
+    put_str(o, r.detail);
     match use_of {
         Some((k, v)) => {
             o.push(1);
@@ -449,7 +496,6 @@ pub fn encode_record(r: &AuditRecord, use_of: Option<(u64, u32)>, grant: Option<
         }
         None => o.push(0),
     }
-    o
 }
 
 struct Reader<'a> {

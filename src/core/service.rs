@@ -540,6 +540,42 @@ impl Kms {
         Ok(k)
     }
 
+    /// The cached key, identity, grants and (when cached) material for a key use, under one
+    /// read lock; None when any of the records is not cached.
+    #[allow(clippy::type_complexity)]
+    fn cached_use(
+        &self,
+        c: &Caller,
+        key: KeySel<'_>,
+        version: Option<u32>,
+    ) -> Option<(
+        Arc<KeyRecord>,
+        Arc<IdentityRecord>,
+        Arc<Vec<GrantRecord>>,
+        Option<Arc<Loaded>>,
+    )> {
+        let m = self.inner.cache.read().ok()?;
+        let id = match key {
+            KeySel::Id(id) => id,
+            KeySel::Ref(r) => {
+                let r = r.trim();
+                match r.parse::<u64>() {
+                    Ok(id) => id,
+                    Err(_) => *m.names.get(&c.keyring)?.get(r)?,
+                }
+            }
+        };
+        let k = m.keys.get(&id)?;
+        if k.keyring != c.keyring {
+            return None; // the slow path reports it
+        }
+        let ident = m.identities.get(&c.keyring)?.get(&c.identity)?;
+        let grants = m.grants.get(&c.keyring)?.get(&c.identity)?;
+        let ver = version.unwrap_or(k.primary_version);
+        let l = m.material.get(&(id, ver)).cloned();
+        Some((k.clone(), ident.clone(), grants.clone(), l))
+    }
+
     /// Unseals (or takes from the cache) the material of one key version.
     pub(crate) fn material(&self, key: &KeyRecord, version: u32) -> Result<Arc<Loaded>> {
         if let Some(l) = self
@@ -617,11 +653,6 @@ impl Kms {
 
     // ---------------------------------------------------------------- audit helpers
 
-    fn request_id(&self) -> String {
-        let n = self.inner.requests.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{}-{n}", self.inner.pid, now_micros())
-    }
-
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn record_for(
         &self,
@@ -634,13 +665,80 @@ impl Kms {
         error: &str,
         detail: &str,
     ) -> AuditRecord {
-        let mut r = bare_record(keyring, identity, action, outcome, error);
-        r.key_id = key_id;
-        r.key_version = version;
-        r.pid = self.inner.pid;
-        r.request_id = self.request_id();
-        r.detail = detail.to_string();
-        r
+        let time = now_micros();
+        let n = self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        AuditRecord {
+            seq: 0,
+            time,
+            keyring,
+            identity: identity.to_string(),
+            action: action.to_string(),
+            key_id,
+            key_version: version,
+            outcome,
+            error: error.to_string(),
+            context: String::new(),
+            pid: self.inner.pid,
+            request_id: format!("{}-{time}-{n}", self.inner.pid),
+            detail: detail.to_string(),
+            prev_hash: Vec::new(),
+            hash: Vec::new(),
+        }
+    }
+
+    /// Journals one usage record straight from borrowed fields (the per-operation path: no
+    /// record is built, the request id is formatted on the stack).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn journal_use(
+        &self,
+        c: &Caller,
+        action: Action,
+        key_id: Option<u64>,
+        version: Option<u32>,
+        outcome: Outcome,
+        error: &str,
+        ctx: &Context,
+        use_of: Option<(u64, u32)>,
+    ) -> Result<()> {
+        if !self.inner.cfg.audit.record_usage {
+            return Ok(());
+        }
+        use std::io::Write;
+        let time = now_micros();
+        let n = self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        let mut rid = [0u8; 72];
+        let left = {
+            let mut w = &mut rid[..];
+            write!(w, "{}-{time}-{n}", self.inner.pid)
+                .map_err(|_| Error::internal("request id"))?;
+            w.len()
+        };
+        let used = rid.len() - left;
+        let request_id =
+            std::str::from_utf8(&rid[..used]).map_err(|_| Error::internal("request id"))?;
+        let context = if ctx.is_empty() {
+            std::borrow::Cow::Borrowed("")
+        } else {
+            std::borrow::Cow::Owned(self.context_text(ctx))
+        };
+        self.inner.audit.record_ref(
+            &audit::RecordRef {
+                time,
+                keyring: c.keyring,
+                identity: &c.identity,
+                action: action.name(),
+                key_id,
+                key_version: version,
+                outcome,
+                error,
+                context: &context,
+                pid: self.inner.pid,
+                request_id,
+                detail: "",
+            },
+            use_of,
+            None,
+        )
     }
 
     pub(crate) fn context_text(&self, ctx: &Context) -> String {
@@ -669,18 +767,16 @@ impl Kms {
         } else {
             Outcome::Error
         };
-        let mut rec = self.record_for(
-            c.keyring,
-            &c.identity,
-            action.name(),
+        match self.journal_use(
+            c,
+            action,
             key_id,
             version,
             outcome,
             e.kind().name(),
-            "",
-        );
-        rec.context = self.context_text(ctx);
-        match self.inner.audit.record(rec, None, None) {
+            ctx,
+            None,
+        ) {
             Ok(()) => e,
             Err(ae) if self.inner.cfg.audit.fail_closed => ae,
             Err(_) => e,
@@ -737,31 +833,55 @@ impl Kms {
         f: impl FnOnce(&KeyRecord, u32, &Loaded) -> Result<R>,
     ) -> Result<R> {
         self.refresh()?;
-        let k = match key {
-            KeySel::Ref(r) => self.key(c, r),
-            KeySel::Id(id) => self.key_by_id(c, id),
-        };
-        let k = match k {
-            Ok(k) => k,
-            Err(e) => return Err(self.refuse(c, action, None, version, ctx, e)),
-        };
-        let grant = match self.authorize(c, action, Some(&k), ctx) {
-            Ok(g) => g,
-            Err(e) => return Err(self.refuse(c, action, Some(k.id), version, ctx, e)),
+        // Hot keys: key, identity, grants and material from one look at the cache.
+        let hot = self.cached_use(c, key, version);
+        let (k, grant, pre) = match hot {
+            Some((k, ident, grants, pre)) => {
+                match policy::decide(&ident, &grants, action, Some(&k), ctx, now()) {
+                    Decision::Allow { counted_grant } => (k, counted_grant, pre),
+                    Decision::Deny(msg) => {
+                        let e = Error::new(ErrorKind::AccessDenied, msg);
+                        return Err(self.refuse(c, action, Some(k.id), version, ctx, e));
+                    }
+                }
+            }
+            None => {
+                let k = match key {
+                    KeySel::Ref(r) => self.key(c, r),
+                    KeySel::Id(id) => self.key_by_id(c, id),
+                };
+                let k = match k {
+                    Ok(k) => k,
+                    Err(e) => return Err(self.refuse(c, action, None, version, ctx, e)),
+                };
+                match self.authorize(c, action, Some(&k), ctx) {
+                    Ok(g) => (k, g, None),
+                    Err(e) => return Err(self.refuse(c, action, Some(k.id), version, ctx, e)),
+                }
+            }
         };
         if let Some(g) = grant {
             if let Err(e) = self.consume_grant(c, g) {
                 return Err(self.refuse(c, action, Some(k.id), version, ctx, e));
             }
         }
-        let checked = self.check_key_use(c, k, version, action, usage);
+        let before = k.clone();
+        let primary = pre.as_deref().filter(|_| version.is_none());
+        let checked = self.check_key_use(c, k, version, action, usage, primary);
         let (k, ver) = match checked {
             Ok(v) => v,
             Err((id, e)) => return Err(self.refuse(c, action, Some(id), version, ctx, e)),
         };
-        let loaded = match self.material(&k, ver) {
-            Ok(l) => l,
-            Err(e) => return Err(self.refuse(c, action, Some(k.id), Some(ver), ctx, e)),
+        // The prefetched material is for the version asked (or the primary) of the key as
+        // it was looked up; a lazy rotation in between means loading again.
+        let pre =
+            pre.filter(|_| Arc::ptr_eq(&before, &k) && version.unwrap_or(k.primary_version) == ver);
+        let loaded = match pre {
+            Some(l) => l,
+            None => match self.material(&k, ver) {
+                Ok(l) => l,
+                Err(e) => return Err(self.refuse(c, action, Some(k.id), Some(ver), ctx, e)),
+            },
         };
         let out = match f(&k, ver, &loaded) {
             Ok(o) => o,
@@ -771,20 +891,16 @@ impl Kms {
         if counts {
             loaded.uses_local.fetch_add(1, Ordering::Relaxed);
         }
-        let mut rec = self.record_for(
-            c.keyring,
-            &c.identity,
-            action.name(),
+        self.journal_use(
+            c,
+            action,
             Some(k.id),
             Some(ver),
             Outcome::Ok,
             "",
-            "",
-        );
-        rec.context = self.context_text(ctx);
-        self.inner
-            .audit
-            .record(rec, counts.then_some((k.id, ver)), None)?;
+            ctx,
+            counts.then_some((k.id, ver)),
+        )?;
         Ok(out)
     }
 
@@ -824,6 +940,7 @@ impl Kms {
         version: Option<u32>,
         action: Action,
         usage: Usage,
+        primary: Option<&Loaded>,
     ) -> std::result::Result<(Arc<KeyRecord>, u32), (u64, Error)> {
         let id = k.id;
         lifecycle::check_use(&|| k.label(), k.state, k.compromised, action).map_err(|e| (id, e))?;
@@ -840,7 +957,7 @@ impl Kms {
         }
         let ver = match version {
             None => {
-                if let Some(observed) = self.rotation_due(&k) {
+                if let Some(observed) = self.rotation_due(&k, primary) {
                     self.rotate_due(c, id, observed).map_err(|e| (id, e))?;
                     k = self.key_by_id(c, id).map_err(|e| (id, e))?;
                 }
@@ -887,15 +1004,23 @@ impl Kms {
 
     /// Whether automatic rotation looks due; returns the use count this handle observed
     /// (the transaction that rotates re-checks with it and the stored count).
-    fn rotation_due(&self, k: &KeyRecord) -> Option<u64> {
+    /// `primary` is the primary version's material when the caller already has it.
+    fn rotation_due(&self, k: &KeyRecord, primary: Option<&Loaded>) -> Option<u64> {
         if k.origin == Origin::Imported {
             return None;
         }
-        let observed = self
-            .material(k, k.primary_version)
-            .map(|l| l.uses_base + l.uses_local.load(Ordering::Relaxed))
-            .unwrap_or(0);
-        if let Some(next) = k.next_rotation() {
+        let next = k.next_rotation();
+        if next.is_none() && k.rotate_after_uses.is_none() {
+            return None; // no schedule: nothing to count
+        }
+        let observed = match primary {
+            Some(l) => l.uses_base + l.uses_local.load(Ordering::Relaxed),
+            None => self
+                .material(k, k.primary_version)
+                .map(|l| l.uses_base + l.uses_local.load(Ordering::Relaxed))
+                .unwrap_or(0),
+        };
+        if let Some(next) = next {
             if now() >= next {
                 return Some(observed);
             }

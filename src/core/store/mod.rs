@@ -71,6 +71,14 @@ pub trait Tx {
     /// The last record's sequence number and hash (0 and empty for an empty trail).
     fn audit_head(&mut self) -> Result<(u64, Vec<u8>)>;
     fn audit_append(&mut self, rec: &AuditRecord) -> Result<()>;
+    /// Appends already chained records in order; backends insert them in few statements
+    /// (usage records arrive by the hundred).
+    fn audit_append_many(&mut self, recs: &[AuditRecord]) -> Result<()> {
+        for r in recs {
+            self.audit_append(r)?;
+        }
+        Ok(())
+    }
     fn audit_query(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
     fn audit_delete_before(&mut self, seq: u64) -> Result<u64>;
     fn checkpoint_insert(&mut self, c: &CheckpointRecord) -> Result<()>;

@@ -1542,6 +1542,64 @@ impl Tx for PgTx<'_> {
         }
     }
 
+    fn audit_append_many(&mut self, recs: &[AuditRecord]) -> Result<()> {
+        // One round trip per chunk of rows (a usage batch is up to 512 records), the rest
+        // one by one; the chunk statement is prepared once per connection.
+        const ROWS: usize = 64;
+        let mut chunks = recs.chunks_exact(ROWS);
+        if chunks.len() > 0 {
+            let mut sql = format!("INSERT INTO audit({AUDIT_COLS}) VALUES ");
+            for i in 0..ROWS {
+                if i > 0 {
+                    sql.push(',');
+                }
+                let b = i * 15;
+                sql.push('(');
+                for j in 1..=15 {
+                    if j > 1 {
+                        sql.push(',');
+                    }
+                    sql.push_str(&format!("${}", b + j));
+                }
+                sql.push(')');
+            }
+            for chunk in &mut chunks {
+                let ints: Vec<[i64; 3]> = chunk
+                    .iter()
+                    .map(|a| [a.seq as i64, a.keyring as i64, a.pid as i64])
+                    .collect();
+                let opts: Vec<[Option<i64>; 2]> = chunk
+                    .iter()
+                    .map(|a| [opt_i64(a.key_id), a.key_version.map(|v| v as i64)])
+                    .collect();
+                let outcomes: Vec<&'static str> = chunk.iter().map(|a| a.outcome.name()).collect();
+                let mut p: Vec<P> = Vec::with_capacity(ROWS * 15);
+                for (((a, n), o), out) in chunk.iter().zip(&ints).zip(&opts).zip(&outcomes) {
+                    p.push(&n[0]);
+                    p.push(&a.time);
+                    p.push(&n[1]);
+                    p.push(&a.identity);
+                    p.push(&a.action);
+                    p.push(&o[0]);
+                    p.push(&o[1]);
+                    p.push(out);
+                    p.push(&a.error);
+                    p.push(&a.context);
+                    p.push(&n[2]);
+                    p.push(&a.request_id);
+                    p.push(&a.detail);
+                    p.push(&a.prev_hash);
+                    p.push(&a.hash);
+                }
+                self.exec(&sql, &p)?;
+            }
+        }
+        for a in chunks.remainder() {
+            self.audit_append(a)?;
+        }
+        Ok(())
+    }
+
     fn audit_append(&mut self, a: &AuditRecord) -> Result<()> {
         self.exec(
             &format!(

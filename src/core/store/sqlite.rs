@@ -1,7 +1,7 @@
 //! The embedded default store: one SQLite file in WAL mode, shared by several processes.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -93,6 +93,11 @@ pub struct SqliteStore {
     /// A second connection that only watches for other writers: `PRAGMA data_version`
     /// (cheap, per operation), then the generation counter when that moved.
     watch: Mutex<Watch>,
+    /// Lock-free fast path of [`Store::changed_elsewhere`]: the WAL-index file and the
+    /// header last seen by the slow path (six words), valid when `seen_valid`.
+    fast_shm: std::sync::OnceLock<std::fs::File>,
+    seen: [AtomicU64; 6],
+    seen_valid: AtomicBool,
     gate: ForkGate,
 }
 
@@ -203,12 +208,58 @@ impl SqliteStore {
                 shm: None,
                 shm_header: [0; 48],
             }),
+            fast_shm: std::sync::OnceLock::new(),
+            seen: Default::default(),
+            seen_valid: AtomicBool::new(false),
             gate: ForkGate::default(),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The slow path of `changed_elsewhere`: reads the WAL-index header (opening the file
+    /// when needed) and asks SQLite when the header moved.
+    fn changed_slow(&self, w: &mut Watch) -> Result<bool> {
+        if w.shm.is_none() {
+            let mut p = self.path.as_os_str().to_os_string();
+            p.push("-shm");
+            w.shm = std::fs::File::open(PathBuf::from(p)).ok();
+        }
+        let mut hdr = [0u8; 48];
+        let fresh = match &w.shm {
+            Some(f) => {
+                use std::os::unix::fs::FileExt;
+                f.read_exact_at(&mut hdr, 0).is_ok()
+            }
+            None => false,
+        };
+        if fresh && hdr == w.shm_header {
+            return Ok(false);
+        }
+        // Something committed (or the index could not be read): ask SQLite.
+        let _pass = self.gate.enter();
+        if fresh {
+            w.shm_header = hdr;
+        } else {
+            w.shm = None;
+        }
+        let dv: i64 = w
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        if dv == w.data_version {
+            return Ok(false);
+        }
+        w.data_version = dv;
+        let g: i64 = w
+            .conn
+            .prepare_cached("SELECT n FROM generation")?
+            .query_row([], |r| r.get(0))?;
+        let changed = g != w.generation;
+        w.generation = g;
+        Ok(changed)
     }
 
     fn lock(&self) -> Result<Held<'_>> {
@@ -296,48 +347,45 @@ impl Store for SqliteStore {
     }
 
     fn changed_elsewhere(&self) -> Result<bool> {
+        // Fast path, shared by concurrent callers without a lock: one `pread` of the
+        // WAL-index header, compared with what the slow path saw last.
+        if self.seen_valid.load(Ordering::Acquire) {
+            if let Some(f) = self.fast_shm.get() {
+                use std::os::unix::fs::FileExt;
+                let mut hdr = [0u8; 48];
+                if f.read_exact_at(&mut hdr, 0).is_ok()
+                    && hdr.chunks_exact(8).zip(&self.seen).all(|(c, a)| {
+                        a.load(Ordering::Relaxed)
+                            == u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]))
+                    })
+                {
+                    return Ok(false);
+                }
+            }
+        }
         let mut w = self
             .watch
             .lock()
             .map_err(|_| Error::internal("store watch poisoned"))?;
-        if w.shm.is_none() {
-            let mut p = self.path.as_os_str().to_os_string();
-            p.push("-shm");
-            w.shm = std::fs::File::open(PathBuf::from(p)).ok();
-        }
-        let mut hdr = [0u8; 48];
-        let fresh = match &w.shm {
-            Some(f) => {
-                use std::os::unix::fs::FileExt;
-                f.read_exact_at(&mut hdr, 0).is_ok()
+        let changed = self.changed_slow(&mut w);
+        match (&w.shm, &changed) {
+            (Some(f), Ok(_)) => {
+                if self.fast_shm.get().is_none() {
+                    if let Ok(dup) = f.try_clone() {
+                        let _ = self.fast_shm.set(dup);
+                    }
+                }
+                for (c, a) in w.shm_header.chunks_exact(8).zip(&self.seen) {
+                    a.store(
+                        u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])),
+                        Ordering::Relaxed,
+                    );
+                }
+                self.seen_valid.store(true, Ordering::Release);
             }
-            None => false,
-        };
-        if fresh && hdr == w.shm_header {
-            return Ok(false);
+            _ => self.seen_valid.store(false, Ordering::Release),
         }
-        // Something committed (or the index could not be read): ask SQLite.
-        let _pass = self.gate.enter();
-        if fresh {
-            w.shm_header = hdr;
-        } else {
-            w.shm = None;
-        }
-        let dv: i64 = w
-            .conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
-        if dv == w.data_version {
-            return Ok(false);
-        }
-        w.data_version = dv;
-        let g: i64 = w
-            .conn
-            .prepare_cached("SELECT n FROM generation")?
-            .query_row([], |r| r.get(0))?;
-        let changed = g != w.generation;
-        w.generation = g;
-        Ok(changed)
+        changed
     }
 
     fn sync(&self) -> Result<()> {
@@ -1145,6 +1193,48 @@ impl Tx for SqlTx<'_> {
                 a.prev_hash,
                 a.hash
             ])?;
+        Ok(())
+    }
+
+    fn audit_append_many(&mut self, recs: &[AuditRecord]) -> Result<()> {
+        // Full chunks in one multi-row statement (prepared once), the rest one by one.
+        const ROWS: usize = 32;
+        let mut chunks = recs.chunks_exact(ROWS);
+        if chunks.len() > 0 {
+            let mut sql = format!("INSERT INTO audit({AUDIT_COLS}) VALUES ");
+            for i in 0..ROWS {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+            }
+            let mut st = self.c.prepare_cached(&sql)?;
+            for chunk in &mut chunks {
+                let mut at = 1;
+                for a in chunk {
+                    st.raw_bind_parameter(at, a.seq as i64)?;
+                    st.raw_bind_parameter(at + 1, a.time)?;
+                    st.raw_bind_parameter(at + 2, a.keyring as i64)?;
+                    st.raw_bind_parameter(at + 3, &a.identity)?;
+                    st.raw_bind_parameter(at + 4, &a.action)?;
+                    st.raw_bind_parameter(at + 5, opt_i64(a.key_id))?;
+                    st.raw_bind_parameter(at + 6, a.key_version.map(|v| v as i64))?;
+                    st.raw_bind_parameter(at + 7, a.outcome.name())?;
+                    st.raw_bind_parameter(at + 8, &a.error)?;
+                    st.raw_bind_parameter(at + 9, &a.context)?;
+                    st.raw_bind_parameter(at + 10, a.pid as i64)?;
+                    st.raw_bind_parameter(at + 11, &a.request_id)?;
+                    st.raw_bind_parameter(at + 12, &a.detail)?;
+                    st.raw_bind_parameter(at + 13, &a.prev_hash)?;
+                    st.raw_bind_parameter(at + 14, &a.hash)?;
+                    at += 15;
+                }
+                st.raw_execute()?;
+            }
+        }
+        for a in chunks.remainder() {
+            self.audit_append(a)?;
+        }
         Ok(())
     }
 
