@@ -650,3 +650,54 @@ fn describe_shows_each_versions_public_key() {
     let info = k.describe_key(&o, "sym").unwrap();
     assert_eq!(info.versions[0].public, None);
 }
+
+#[test]
+fn cached_description_follows_every_change() {
+    let s = TestStore::new();
+    let (k, o) = s.open_owner();
+    let id = k.create_key(&o, &aes("cached")).unwrap().id;
+    // the same facts as describe_key, without use counts
+    k.encrypt(&o, "cached", b"x", &Context::new()).unwrap();
+    let same = |k: &Kms| {
+        let exact = k.describe_key(&o, "cached").unwrap();
+        let cached = k.describe_key_cached(&o, id).unwrap();
+        assert_eq!(cached.key, exact.key);
+        let strip = |v: &[kms::core::keys::VersionInfo]| {
+            v.iter()
+                .map(|v| {
+                    (
+                        v.version,
+                        v.created,
+                        v.destroyed,
+                        v.primary,
+                        v.public.clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&cached.versions), strip(&exact.versions));
+        assert!(cached.versions.iter().all(|v| v.uses == 0));
+        cached
+    };
+    assert_eq!(same(&k).versions.len(), 1);
+    // changes made through this handle
+    k.rotate_key(&o, "cached").unwrap();
+    let i = same(&k);
+    assert_eq!(i.key.primary_version, 2);
+    assert_eq!(i.versions.len(), 2);
+    k.destroy_version(&o, "cached", 1).unwrap();
+    assert!(same(&k).versions[0].destroyed);
+    k.disable_key(&o, "cached").unwrap();
+    assert_eq!(same(&k).key.state, KeyState::Suspended);
+    // changes made by another handle (as by another process) on the same store
+    let (k2, o2) = s.open_owner();
+    k2.enable_key(&o2, "cached").unwrap();
+    k2.rotate_key(&o2, "cached").unwrap();
+    let i = same(&k);
+    assert_eq!(i.key.state, KeyState::Active);
+    assert_eq!(i.key.primary_version, 3);
+    assert_eq!(i.versions.len(), 3);
+    // an unknown key is refused as describe_key refuses it
+    let e = k.describe_key_cached(&o, id + 1000).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+}

@@ -103,6 +103,10 @@ fn roles_allow_and_refuse_each_action() {
     denied(k.encrypt(n, "rk", b"x", &no));
     denied(k.decrypt(n, &ct, &no));
     denied(k.describe_key(n, "rk"));
+    // the cached description (PKCS#11 object views) is refused alike, cache warm or not
+    let rk = k.describe_key(&w.owner, "rk").unwrap().key.id;
+    k.describe_key_cached(&w.owner, rk).unwrap();
+    denied(k.describe_key_cached(n, rk));
     denied(k.list_keys(n, &KeyFilter::default()));
     denied(k.audit_verify(n, None));
     // separation of duties: combining roles needs an explicit flag

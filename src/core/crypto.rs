@@ -1108,12 +1108,95 @@ fn rsa_sign_with(
     Ok(sig)
 }
 
+/// A parsed private key (EC, Ed25519 or RSA), kept beside the unsealed PKCS#8 bytes of a
+/// cached key version so that a signature does not parse the key again (for RSA: key checks
+/// and blinding set-up). aws-lc wipes the key's memory when it is dropped.
+pub enum PrivateKey {
+    Ec(lc_sig::EcdsaKeyPair),
+    Ed(lc_sig::Ed25519KeyPair),
+    Rsa(lc_rsa::KeyPair),
+}
+
+impl PrivateKey {
+    /// Parses the private key material of `spec` (as [`sign`] does on every call).
+    pub fn parse(spec: KeySpec, material: &[u8]) -> Result<PrivateKey> {
+        if spec.is_ec() {
+            Ok(PrivateKey::Ec(ec_key(spec, material)?))
+        } else if spec == KeySpec::Ed25519 {
+            Ok(PrivateKey::Ed(ed_key(material)?))
+        } else if spec.is_rsa() {
+            Ok(PrivateKey::Rsa(rsa_key(spec, material)?))
+        } else {
+            Err(Error::usage(format!(
+                "{} has no private key to parse",
+                spec.name()
+            )))
+        }
+    }
+}
+
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrivateKey(redacted)")
+    }
+}
+
+/// The private key a signature uses: its PKCS#8 bytes (parsed per call) or a parsed key.
+#[derive(Clone, Copy)]
+pub enum Signer<'a> {
+    Der(&'a [u8]),
+    Parsed(&'a PrivateKey),
+}
+
+impl<'a> Signer<'a> {
+    /// The parsed key when there is one, else the bytes.
+    pub fn of(material: &'a [u8], parsed: Option<&'a PrivateKey>) -> Signer<'a> {
+        match parsed {
+            Some(p) => Signer::Parsed(p),
+            None => Signer::Der(material),
+        }
+    }
+
+    fn ec<R>(self, spec: KeySpec, f: impl FnOnce(&lc_sig::EcdsaKeyPair) -> Result<R>) -> Result<R> {
+        match self {
+            Signer::Der(m) => f(&ec_key(spec, m)?),
+            Signer::Parsed(PrivateKey::Ec(kp)) => f(kp),
+            Signer::Parsed(_) => Err(signer_mismatch(spec)),
+        }
+    }
+
+    fn ed<R>(self, f: impl FnOnce(&lc_sig::Ed25519KeyPair) -> Result<R>) -> Result<R> {
+        match self {
+            Signer::Der(m) => f(&ed_key(m)?),
+            Signer::Parsed(PrivateKey::Ed(kp)) => f(kp),
+            Signer::Parsed(_) => Err(signer_mismatch(KeySpec::Ed25519)),
+        }
+    }
+
+    fn rsa<R>(self, spec: KeySpec, f: impl FnOnce(&lc_rsa::KeyPair) -> Result<R>) -> Result<R> {
+        match self {
+            Signer::Der(m) => f(&rsa_key(spec, m)?),
+            Signer::Parsed(PrivateKey::Rsa(kp)) => f(kp),
+            Signer::Parsed(_) => Err(signer_mismatch(spec)),
+        }
+    }
+}
+
+fn signer_mismatch(spec: KeySpec) -> Error {
+    Error::invalid(format!("not a valid {} private key", spec.name()))
+}
+
 /// Signs `message`. ECDSA signatures are ASN.1 DER (`ECDSA-Sig-Value`); RSA-PSS uses MGF1 with
 /// the same hash and a salt as long as the hash; Ed25519 is pure Ed25519 (RFC 8032).
 pub fn sign(spec: KeySpec, material: &[u8], alg: SignAlg, message: &[u8]) -> Result<Vec<u8>> {
+    sign_with(spec, Signer::Der(material), alg, message)
+}
+
+/// [`sign`] with the key given as a [`Signer`].
+pub fn sign_with(spec: KeySpec, key: Signer<'_>, alg: SignAlg, message: &[u8]) -> Result<Vec<u8>> {
     check_fits(spec, alg)?;
     match alg {
-        SignAlg::Ed25519 => Ok(ed_key(material)?.sign(message).as_ref().to_vec()),
+        SignAlg::Ed25519 => key.ed(|kp| Ok(kp.sign(message).as_ref().to_vec())),
         SignAlg::EcdsaSha256 | SignAlg::EcdsaSha384 | SignAlg::EcdsaSha512 => {
             let hash = alg
                 .hash()
@@ -1122,22 +1205,24 @@ pub fn sign(spec: KeySpec, material: &[u8], alg: SignAlg, message: &[u8]) -> Res
                 (spec, hash),
                 (KeySpec::EcP256, HashAlg::Sha256) | (KeySpec::EcP384, HashAlg::Sha384)
             );
-            let kp = ec_key(spec, material)?;
-            let sig = if native {
-                kp.sign(&aws_lc_rs::rand::SystemRandom::new(), message)
-            } else {
-                kp.sign_digest(&ecdsa_normalise_digest(spec, &digest(hash, message))?)
-            }
-            .map_err(|_| Error::crypto("ECDSA signing failed"))?;
-            Ok(sig.as_ref().to_vec())
+            key.ec(spec, |kp| {
+                let sig = if native {
+                    kp.sign(&aws_lc_rs::rand::SystemRandom::new(), message)
+                } else {
+                    kp.sign_digest(&ecdsa_normalise_digest(spec, &digest(hash, message))?)
+                }
+                .map_err(|_| Error::crypto("ECDSA signing failed"))?;
+                Ok(sig.as_ref().to_vec())
+            })
         }
         _ => {
             let enc = alg
                 .rsa_encoding()
                 .ok_or_else(|| Error::internal("RSA algorithm without encoding"))?;
-            let kp = rsa_key(spec, material)?;
-            let rng = aws_lc_rs::rand::SystemRandom::new();
-            rsa_sign_with(&kp, |k, s| k.sign(enc, &rng, message, s))
+            key.rsa(spec, |kp| {
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                rsa_sign_with(kp, |k, s| k.sign(enc, &rng, message, s))
+            })
         }
     }
 }
@@ -1145,6 +1230,16 @@ pub fn sign(spec: KeySpec, material: &[u8], alg: SignAlg, message: &[u8]) -> Res
 /// Signs a caller-computed digest of `alg`'s hash (the digest must have that hash's length).
 /// Ed25519 has no prehashed form here (`Unsupported`).
 pub fn sign_digest(spec: KeySpec, material: &[u8], alg: SignAlg, digest: &[u8]) -> Result<Vec<u8>> {
+    sign_digest_with(spec, Signer::Der(material), alg, digest)
+}
+
+/// [`sign_digest`] with the key given as a [`Signer`].
+pub fn sign_digest_with(
+    spec: KeySpec,
+    key: Signer<'_>,
+    alg: SignAlg,
+    digest: &[u8],
+) -> Result<Vec<u8>> {
     check_fits(spec, alg)?;
     let hash = alg
         .hash()
@@ -1158,23 +1253,31 @@ pub fn sign_digest(spec: KeySpec, material: &[u8], alg: SignAlg, digest: &[u8]) 
         )));
     }
     if spec.is_ec() {
-        return ecdsa_sign_prehashed(spec, material, digest);
+        return ecdsa_sign_prehashed_with(spec, key, digest);
     }
     let enc = alg
         .rsa_encoding()
         .ok_or_else(|| Error::internal("RSA algorithm without encoding"))?;
     let d = hash.import_digest(digest)?;
-    let kp = rsa_key(spec, material)?;
-    rsa_sign_with(&kp, |k, s| k.sign_digest(enc, &d, s))
+    key.rsa(spec, |kp| {
+        rsa_sign_with(kp, |k, s| k.sign_digest(enc, &d, s))
+    })
 }
 
 /// Raw ECDSA over a digest of any length 1..=64 (PKCS#11 `CKM_ECDSA`); DER output.
 pub fn ecdsa_sign_prehashed(spec: KeySpec, material: &[u8], digest: &[u8]) -> Result<Vec<u8>> {
+    ecdsa_sign_prehashed_with(spec, Signer::Der(material), digest)
+}
+
+/// [`ecdsa_sign_prehashed`] with the key given as a [`Signer`].
+pub fn ecdsa_sign_prehashed_with(spec: KeySpec, key: Signer<'_>, digest: &[u8]) -> Result<Vec<u8>> {
     let d = ecdsa_normalise_digest(spec, digest)?;
-    let sig = ec_key(spec, material)?
-        .sign_digest(&d)
-        .map_err(|_| Error::crypto("ECDSA signing failed"))?;
-    Ok(sig.as_ref().to_vec())
+    key.ec(spec, |kp| {
+        let sig = kp
+            .sign_digest(&d)
+            .map_err(|_| Error::crypto("ECDSA signing failed"))?;
+        Ok(sig.as_ref().to_vec())
+    })
 }
 
 /// Verifies a DER ECDSA signature over a digest of any length 1..=64 (`CKM_ECDSA`).
@@ -1345,13 +1448,22 @@ pub fn rsa_pkcs1_sign_digest_info(
     material: &[u8],
     digest_info: &[u8],
 ) -> Result<Vec<u8>> {
+    rsa_pkcs1_sign_digest_info_with(spec, Signer::Der(material), digest_info)
+}
+
+/// [`rsa_pkcs1_sign_digest_info`] with the key given as a [`Signer`].
+pub fn rsa_pkcs1_sign_digest_info_with(
+    spec: KeySpec,
+    key: Signer<'_>,
+    digest_info: &[u8],
+) -> Result<Vec<u8>> {
     let (hash, d) = parse_digest_info(digest_info).ok_or_else(|| {
         Error::unsupported("CKM_RSA_PKCS input is not a SHA-256/384/512 DigestInfo")
     })?;
     match hash {
-        HashAlg::Sha256 => sign_digest(spec, material, SignAlg::RsaPkcs1Sha256, d),
-        HashAlg::Sha384 => sign_digest(spec, material, SignAlg::RsaPkcs1Sha384, d),
-        HashAlg::Sha512 => sign_digest(spec, material, SignAlg::RsaPkcs1Sha512, d),
+        HashAlg::Sha256 => sign_digest_with(spec, key, SignAlg::RsaPkcs1Sha256, d),
+        HashAlg::Sha384 => sign_digest_with(spec, key, SignAlg::RsaPkcs1Sha384, d),
+        HashAlg::Sha512 => sign_digest_with(spec, key, SignAlg::RsaPkcs1Sha512, d),
         _ => Err(Error::unsupported(format!(
             "RSA PKCS#1 v1.5 signing with {} is not available",
             hash.name()

@@ -1,6 +1,8 @@
 //! Key management: create, import, describe, list, rotate, lifecycle changes, deletion,
 //! version floors, export of wrapped material, and the maintenance pass.
 
+use std::sync::Arc;
+
 use crate::core::ciphertext::Context;
 use crate::core::crypto;
 use crate::core::error::{Error, ErrorKind, Result};
@@ -273,6 +275,49 @@ impl Kms {
             })
             .collect();
         Ok(KeyInfo { key, versions })
+    }
+
+    /// [`Kms::describe_key`] for front ends that look a key up on every operation (the
+    /// PKCS#11 `C_*Init` calls): the same policy check and refusal audit, but the key and its
+    /// versions come from the core's cache, which is dropped on every change made here and
+    /// whenever another process changed the store. Use counts change with every use, so they
+    /// are not filled in (every `uses` is 0); `describe_key` has the exact figures.
+    pub fn describe_key_cached(&self, c: &Caller, key_id: u64) -> Result<Arc<KeyInfo>> {
+        self.refresh()?;
+        let k = self
+            .key_by_id(c, key_id)
+            .map_err(|e| self.refuse(c, Action::Describe, None, None, &Context::new(), e))?;
+        self.authorize(c, Action::Describe, Some(&k), &Context::new())
+            .map_err(|e| self.refuse(c, Action::Describe, Some(k.id), None, &Context::new(), e))?;
+        // Only a description built from this very key record (the one just authorised).
+        if let Some(info) = self.inner.cache.read().ok().and_then(|m| {
+            m.described
+                .get(&k.id)
+                .filter(|(rec, _)| Arc::ptr_eq(rec, &k))
+                .map(|(_, info)| info.clone())
+        }) {
+            return Ok(info);
+        }
+        let versions = store::read(self.store(), |tx| tx.versions(k.id))?;
+        let versions = versions
+            .iter()
+            .map(|v| VersionInfo {
+                version: v.version,
+                created: v.created,
+                destroyed: v.destroyed,
+                uses: 0,
+                primary: v.version == k.primary_version,
+                public: v.public.clone(),
+            })
+            .collect();
+        let info = Arc::new(KeyInfo {
+            key: (*k).clone(),
+            versions,
+        });
+        if let Ok(mut m) = self.inner.cache.write() {
+            m.described.insert(k.id, (k.clone(), info.clone()));
+        }
+        Ok(info)
     }
 
     /// Keys of the caller's keyring matching `filter` (its keyring field is ignored).

@@ -260,19 +260,20 @@ impl Kms {
         data: &[u8],
         prehashed: bool,
     ) -> Result<(u32, Vec<u8>)> {
-        self.use_key(
+        self.use_key_loaded(
             c,
             KeySel::Ref(key),
             None,
             Action::Sign,
             Usage::SIGN,
             &Context::new(),
-            |k, v, m| {
+            |k, v, l| {
                 check_sign_alg(k, alg)?;
+                let m = crypto::Signer::of(&l.material, l.private.as_ref());
                 let sig = if prehashed {
-                    crypto::sign_digest(k.spec, m, alg, data)?
+                    crypto::sign_digest_with(k.spec, m, alg, data)?
                 } else {
-                    crypto::sign(k.spec, m, alg, data)?
+                    crypto::sign_with(k.spec, m, alg, data)?
                 };
                 Ok((v, sig))
             },
@@ -528,6 +529,29 @@ impl Kms {
             usage,
             &Context::new(),
             |k, _, m| f(k, m),
+        )
+    }
+
+    /// [`Kms::with_key`] with the cached, loaded version: its prepared AES-GCM key and parsed
+    /// private key as well as the material.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn with_key_loaded<R>(
+        &self,
+        c: &Caller,
+        key_id: u64,
+        version: Option<u32>,
+        action: Action,
+        usage: Usage,
+        f: impl FnOnce(&KeyRecord, &Loaded) -> Result<R>,
+    ) -> Result<R> {
+        self.use_key_loaded(
+            c,
+            KeySel::Id(key_id),
+            version,
+            action,
+            usage,
+            &Context::new(),
+            |k, _, l| f(k, l),
         )
     }
 }

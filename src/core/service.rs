@@ -11,6 +11,7 @@ use crate::core::ciphertext::{context_keys, Context};
 use crate::core::config::Config;
 use crate::core::crypto::{self, Secret};
 use crate::core::error::{Error, ErrorKind, Result};
+use crate::core::keys::KeyInfo;
 use crate::core::lifecycle;
 use crate::core::model::*;
 use crate::core::policy::{self, Decision};
@@ -41,6 +42,9 @@ pub(crate) struct Loaded {
     pub public: Option<Vec<u8>>,
     /// The expanded AES-GCM key, for AES keys (saves the key schedule per message).
     pub gcm: Option<crypto::AesGcmKey>,
+    /// The parsed private key of an asymmetric version (saves parsing, key checks and RSA
+    /// blinding set-up per signature).
+    pub private: Option<crypto::PrivateKey>,
     pub uses_base: u64,
     pub uses_local: AtomicU64,
 }
@@ -54,6 +58,9 @@ pub(crate) struct Cache {
     /// keyring -> identity -> record (looked up without allocating)
     pub identities: HashMap<u64, HashMap<String, Arc<IdentityRecord>>>,
     pub grants: HashMap<u64, HashMap<String, Arc<Vec<GrantRecord>>>>,
+    /// key id -> the cached key record a description was built from, and the description
+    /// (versions without use counts), for [`Kms::describe_key_cached`].
+    pub described: HashMap<u64, (Arc<KeyRecord>, Arc<KeyInfo>)>,
 }
 
 pub(crate) struct Inner {
@@ -638,8 +645,14 @@ impl Kms {
             }
             Some(derived)
         };
+        let private = if key.spec.is_symmetric() {
+            None
+        } else {
+            crypto::PrivateKey::parse(key.spec, &material).ok()
+        };
         let l = Arc::new(Loaded {
             gcm,
+            private,
             material,
             public,
             uses_base: v.uses,

@@ -3,6 +3,7 @@
 //! (find, get/set attributes, create, copy, destroy, size).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use cryptoki_sys::*;
 
@@ -217,7 +218,7 @@ fn value_len(spec: KeySpec) -> Option<usize> {
 
 /// One key version as a PKCS#11 object.
 pub struct KeyView {
-    pub info: KeyInfo,
+    pub info: Arc<KeyInfo>,
     pub version: u32,
     pub class: CK_OBJECT_CLASS,
 }
@@ -468,7 +469,7 @@ fn visible(k: &KeyRecord, own_session_keys: &[u64]) -> bool {
 /// secret key, or as a private and a public key.
 pub fn key_views(kms: &Kms, c: &Caller, key_id: u64, own: &[u64]) -> Rv<Vec<(ObjRef, View)>> {
     let info = kms
-        .describe_key(c, &key_id.to_string())
+        .describe_key_cached(c, key_id)
         .map_err(on(Doing::Manage))?;
     if !visible(&info.key, own) {
         return Ok(Vec::new());

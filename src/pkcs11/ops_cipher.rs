@@ -12,6 +12,7 @@ use super::ops_digest::{finish, step, Finishing};
 use super::rv::{on, Doing};
 use super::state::{self, Ctx};
 use crate::core::crypto::{self, OaepHash};
+use crate::core::service::Loaded;
 use crate::core::{Action, Error, ErrorKind, KeySpec, Usage};
 
 /// Largest input gathered by a multi-part operation.
@@ -70,24 +71,38 @@ impl KeyUse {
         doing: Doing,
         f: impl FnOnce(&[u8]) -> crate::core::Result<R>,
     ) -> Rv<R> {
+        self.run_loaded(ctx, action, usage, protects, doing, |l| f(&l.material))
+    }
+
+    /// [`KeyUse::run`] on the cached, loaded version (prepared AES-GCM key, parsed private
+    /// key).
+    pub fn run_loaded<R>(
+        &self,
+        ctx: &Ctx,
+        action: Action,
+        usage: Usage,
+        protects: bool,
+        doing: Doing,
+        f: impl FnOnce(&Loaded) -> crate::core::Result<R>,
+    ) -> Rv<R> {
         let c = ctx.caller()?;
         let want = self.version;
         let check = protects && self.primary;
         ctx.kms
-            .with_key(
+            .with_key_loaded(
                 c,
                 self.id,
                 self.version_arg(protects),
                 action,
                 usage,
-                |k, m| {
+                |k, l| {
                     if check && k.primary_version != want {
                         return Err(Error::new(
                             ErrorKind::KeyState,
                             "the key was rotated: find the object of the new primary version",
                         ));
                     }
-                    f(m)
+                    f(l)
                 },
             )
             .map_err(on(doing))
@@ -230,18 +245,23 @@ fn run(ctx: &Ctx, op: &CipherOp, encrypt: bool) -> Rv<crate::core::crypto::Secre
             }
             mech => {
                 let mech = mech.clone();
-                k.run(
+                k.run_loaded(
                     ctx,
                     Action::Encrypt,
                     Usage::ENCRYPT,
                     true,
                     Doing::KeyUse,
-                    |m| match &mech {
-                        CipherMech::Gcm { iv, aad } => crypto::aes_gcm_seal(m, iv, aad, data),
-                        CipherMech::CbcPad { iv } => crypto::aes_cbc_pad_encrypt(m, iv, data),
-                        CipherMech::Ctr { iv } => crypto::aes_ctr_encrypt(m, iv, data),
-                        CipherMech::Kw => crypto::aes_kw_wrap(m, data),
-                        CipherMech::Kwp => crypto::aes_kwp_wrap(m, data),
+                    |l| match &mech {
+                        CipherMech::Gcm { iv, aad } => match &l.gcm {
+                            Some(g) => g.seal(iv, aad, data),
+                            None => crypto::aes_gcm_seal(&l.material, iv, aad, data),
+                        },
+                        CipherMech::CbcPad { iv } => {
+                            crypto::aes_cbc_pad_encrypt(&l.material, iv, data)
+                        }
+                        CipherMech::Ctr { iv } => crypto::aes_ctr_encrypt(&l.material, iv, data),
+                        CipherMech::Kw => crypto::aes_kw_wrap(&l.material, data),
+                        CipherMech::Kwp => crypto::aes_kwp_wrap(&l.material, data),
                         CipherMech::Oaep { .. } => Err(Error::internal("unreachable")),
                     },
                 )?
@@ -269,9 +289,13 @@ fn run(ctx: &Ctx, op: &CipherOp, encrypt: bool) -> Rv<crate::core::crypto::Secre
         if bad_len {
             return Err(CKR_ENCRYPTED_DATA_LEN_RANGE);
         }
-        k.run(ctx, action, Usage::DECRYPT, false, Doing::Decrypt, |m| {
+        k.run_loaded(ctx, action, Usage::DECRYPT, false, Doing::Decrypt, |l| {
+            let m: &[u8] = &l.material;
             let r = match &mech {
-                CipherMech::Gcm { iv, aad } => crypto::aes_gcm_open(m, iv, aad, data),
+                CipherMech::Gcm { iv, aad } => match &l.gcm {
+                    Some(g) => g.open(iv, aad, data),
+                    None => crypto::aes_gcm_open(m, iv, aad, data),
+                },
                 CipherMech::CbcPad { iv } => crypto::aes_cbc_pad_decrypt(m, iv, data),
                 CipherMech::Ctr { iv } => crypto::aes_ctr_decrypt(m, iv, data),
                 CipherMech::Kw => crypto::aes_kw_unwrap(m, data),

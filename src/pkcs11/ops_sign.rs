@@ -165,25 +165,33 @@ fn do_sign(ctx: &Ctx, op: &mut SignOp) -> Rv<crate::core::crypto::Secret> {
     };
     let sig = op
         .key
-        .run(ctx, action, usage, true, Doing::KeyUse, |m| match mech {
-            SignMech::Hmac(h) => crypto::hmac(h, m, &x),
-            SignMech::Hashing(a) => {
-                let s = crypto::sign_digest(spec, m, a, &x)?;
-                if spec.is_ec() {
-                    ec_fixed(spec, &s)
-                } else {
-                    Ok(s)
+        .run_loaded(ctx, action, usage, true, Doing::KeyUse, |l| {
+            let m: &[u8] = &l.material;
+            let p = crypto::Signer::of(m, l.private.as_ref());
+            match mech {
+                SignMech::Hmac(h) => crypto::hmac(h, m, &x),
+                SignMech::Hashing(a) => {
+                    let s = crypto::sign_digest_with(spec, p, a, &x)?;
+                    if spec.is_ec() {
+                        ec_fixed(spec, &s)
+                    } else {
+                        Ok(s)
+                    }
                 }
+                SignMech::EcdsaRaw => {
+                    ec_fixed(spec, &crypto::ecdsa_sign_prehashed_with(spec, p, &x)?)
+                }
+                SignMech::RsaPkcsRaw => {
+                    match crypto::rsa_pkcs1_sign_digest_info_with(spec, p, &x) {
+                        Err(e) if e.kind() == ErrorKind::Unsupported => {
+                            super::rsa_raw::sign_pkcs1_block(m, &x)
+                        }
+                        r => r,
+                    }
+                }
+                SignMech::PssRaw(a) => crypto::sign_digest_with(spec, p, a, &x),
+                SignMech::Eddsa => crypto::sign_with(spec, p, SignAlg::Ed25519, &x),
             }
-            SignMech::EcdsaRaw => ec_fixed(spec, &crypto::ecdsa_sign_prehashed(spec, m, &x)?),
-            SignMech::RsaPkcsRaw => match crypto::rsa_pkcs1_sign_digest_info(spec, m, &x) {
-                Err(e) if e.kind() == ErrorKind::Unsupported => {
-                    super::rsa_raw::sign_pkcs1_block(m, &x)
-                }
-                r => r,
-            },
-            SignMech::PssRaw(a) => crypto::sign_digest(spec, m, a, &x),
-            SignMech::Eddsa => crypto::sign(spec, m, SignAlg::Ed25519, &x),
         })?;
     Ok(crate::core::crypto::Secret::new(sig))
 }
