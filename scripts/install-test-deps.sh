@@ -2,7 +2,7 @@
 # Installs what the test suites need on a fresh Debian machine (run as root; a no-op when
 # everything is present). Tools: valgrind and the C compiler (C API tests), pkg-config,
 # pkcs11-tool (opensc), SoftHSM2 (benchmark peer), the OpenSSL PKCS#11 engine (libp11),
-# Go (bindings), PostgreSQL (fleet store), Python packages (PyKCS11, pytest, cffi,
+# Go (bindings), PostgreSQL (fleet store), gdb and prlimit (secure-memory test), Python packages (PyKCS11, pytest, cffi,
 # cryptography for examples/db_encryption); python3 -m venv (bindings_python.rs).
 set -euo pipefail
 
@@ -17,6 +17,10 @@ have softhsm2-util || need_apt+=(softhsm2)
 have go || [ -x /usr/lib/go/bin/go ] || need_apt+=(golang-go)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 have g++ || need_apt+=(g++)
+# tests/secure_memory.rs: gcore (gdb) dumps a child holding keys; prlimit runs one without
+# an mlock allowance.
+have gdb || need_apt+=(gdb)
+have prlimit || need_apt+=(util-linux)
 # python3 -m venv (with ensurepip) for the Python binding test; Debian splits it out.
 if have python3 && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
 	need_apt+=(python3-venv)
