@@ -123,6 +123,18 @@ fn main() {
                 std::hint::black_box(k.decrypt(&o, &ct, &ctx).expect("decrypt"));
             })
         }),
+        ("Secret 32 B create+drop (secure arena)", {
+            Arc::new(move || {
+                let s = crypto::Secret::from_slice(std::hint::black_box(&[7u8; 32]));
+                std::hint::black_box(&s);
+            })
+        }),
+        ("Zeroizing<Vec> 32 B create+drop (heap)", {
+            Arc::new(move || {
+                let s = zeroize::Zeroizing::new(std::hint::black_box(&[7u8; 32]).to_vec());
+                std::hint::black_box(&s);
+            })
+        }),
     ];
     for (name, op) in &cases {
         let one = median((0..ROUNDS).map(|_| round(1, op.clone())).collect());
