@@ -1,6 +1,7 @@
 //! Audited, policy-checked AES-GCM 1 KiB encryption through the core, against the same path
 //! with usage auditing off and against raw AES-GCM, side by side in one run, with 1 and 2
-//! threads. Run: `cargo bench --bench core_throughput` (prints medians and ratios).
+//! threads. Also data-key generation and 1 KiB decryption (both return a `Secret`, whose bytes
+//! live in the secure-memory arena). Run: `cargo bench --bench core_throughput` (prints medians and ratios).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,6 +105,34 @@ fn main() {
             let (k, o, msg, ctx) = (audited.clone(), ao.clone(), msg.clone(), ctx.clone());
             Arc::new(move || {
                 std::hint::black_box(k.encrypt(&o, "bench", &msg, &ctx).expect("encrypt"));
+            })
+        }),
+        ("Kms::generate_data_key (32 B), audit off", {
+            let (k, o, ctx) = (plain.clone(), po.clone(), ctx.clone());
+            Arc::new(move || {
+                std::hint::black_box(
+                    k.generate_data_key(&o, "bench", 32, &ctx)
+                        .expect("data key"),
+                );
+            })
+        }),
+        ("Kms::decrypt (1 KiB), audit off", {
+            let (k, o, ctx) = (plain.clone(), po.clone(), ctx.clone());
+            let ct = k.encrypt(&o, "bench", &msg, &ctx).expect("encrypt");
+            Arc::new(move || {
+                std::hint::black_box(k.decrypt(&o, &ct, &ctx).expect("decrypt"));
+            })
+        }),
+        ("Secret 32 B create+drop (secure arena)", {
+            Arc::new(move || {
+                let s = crypto::Secret::from_slice(std::hint::black_box(&[7u8; 32]));
+                std::hint::black_box(&s);
+            })
+        }),
+        ("Zeroizing<Vec> 32 B create+drop (heap)", {
+            Arc::new(move || {
+                let s = zeroize::Zeroizing::new(std::hint::black_box(&[7u8; 32]).to_vec());
+                std::hint::black_box(&s);
             })
         }),
     ];

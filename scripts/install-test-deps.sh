@@ -2,7 +2,8 @@
 # Installs what the test suites need on a fresh Debian machine (run as root; a no-op when
 # everything is present). Tools: valgrind and the C compiler (C API tests), pkg-config,
 # pkcs11-tool (opensc), p11-kit's pkcs11.h (PKCS#11 C test), SoftHSM2 (benchmark peer), the
-# OpenSSL PKCS#11 engine (libp11), Go (bindings), PostgreSQL (fleet store), Python packages (PyKCS11, pytest, cffi,
+# OpenSSL PKCS#11 engine (libp11), Go (bindings), PostgreSQL (fleet store), gdb and prlimit
+# (secure-memory test), Python packages (PyKCS11, pytest, cffi,
 # cryptography for examples/db_encryption); python3 -m venv (bindings_python.rs).
 set -euo pipefail
 
@@ -19,6 +20,10 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 have g++ || need_apt+=(g++)
 # p11-kit's pkcs11.h for the PKCS#11 bad-input C program (tests/pkcs11_badinput.rs).
 [ -e /usr/include/p11-kit-1/p11-kit/pkcs11.h ] || need_apt+=(libp11-kit-dev)
+# tests/secure_memory.rs: gcore (gdb) dumps a child holding keys; prlimit runs one without
+# an mlock allowance.
+have gdb || need_apt+=(gdb)
+have prlimit || need_apt+=(util-linux)
 # python3 -m venv (with ensurepip) for the Python binding test; Debian splits it out.
 if have python3 && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
 	need_apt+=(python3-venv)

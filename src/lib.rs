@@ -3,3 +3,6 @@ pub mod core;
 mod boundary;
 pub mod capi;
 pub mod pkcs11;
+/// The secure-memory arena behind `core::crypto::Secret` (public for tests and diagnostics).
+#[doc(hidden)]
+pub mod secmem;

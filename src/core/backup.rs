@@ -70,7 +70,7 @@ pub fn load_backup_key_file(path: &std::path::Path) -> Result<Secret> {
             .map_err(|e| Error::invalid(format!("backup key file {}: {e}", path.display())))?,
     );
     if raw.len() == 32 {
-        return Ok(Secret::new(raw.to_vec()));
+        return Ok(Secret::from_slice(&raw));
     }
     let text = String::from_utf8_lossy(&raw);
     let t = text.trim();
@@ -1110,10 +1110,7 @@ impl Kms {
                             }
                             _ => None,
                         };
-                        w.record(
-                            R_VERSION,
-                            &enc_version(&v, material.as_deref().map(|m| &m[..])),
-                        )?;
+                        w.record(R_VERSION, &enc_version(&v, material.as_deref()))?;
                         sum.versions += 1;
                     }
                     done += 1;

@@ -27,6 +27,11 @@ pub struct Config {
     pub owner_secret_file: Option<PathBuf>,
     /// Folder of the usage journals (per-operation audit records before they are chained).
     pub journal_dir: PathBuf,
+    /// Make the whole process non-dumpable when a store is opened (`KMS_DISABLE_CORE_DUMPS=1`;
+    /// Linux `prctl(PR_SET_DUMPABLE, 0)`): no core file at all, which also covers what the
+    /// secure arena cannot (aws-lc key schedules, stack copies). Off by default because it
+    /// changes the host process (no core files for its own crashes, no ptrace by the user).
+    pub disable_core_dumps: bool,
 }
 
 impl Config {
@@ -123,6 +128,7 @@ impl Config {
             min_deletion_days: env_u64("KMS_MIN_DELETION_DAYS")?.unwrap_or(7) as u32,
             default_deletion_days: 30,
             identity_kdf: KdfParams::default(),
+            disable_core_dumps: env_u64("KMS_DISABLE_CORE_DUMPS")?.unwrap_or(0) != 0,
         })
     }
 

@@ -15,28 +15,78 @@ use aws_lc_rs::{
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::core::{Error, ErrorKind, KeySpec, Result};
+use crate::secmem::SecureBuf;
 
-/// Secret bytes, wiped when dropped.
-/// Secret bytes (key material, plaintext, data keys): zeroized on drop, redacted in `Debug`.
+/// Secret bytes (key material, plaintext, data keys): kept in the secure-memory arena
+/// (excluded from core dumps, locked in RAM where the limit allows; see `crate::secmem`),
+/// zeroized on drop, redacted in `Debug`. Build one in place ([`Secret::zeroed`],
+/// [`Secret::from_slice`]) rather than from a `Vec`, which leaves the `Vec`'s heap copy to be
+/// wiped.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(Zeroizing<Vec<u8>>);
+pub struct Secret(SecureBuf);
 
 impl Secret {
+    /// Takes the bytes of `bytes` (copied into the arena; the `Vec` is zeroized).
     pub fn new(bytes: Vec<u8>) -> Secret {
-        Secret(Zeroizing::new(bytes))
+        let bytes = Zeroizing::new(bytes);
+        Secret(SecureBuf::from_slice(&bytes))
+    }
+
+    /// `len` zero bytes, to be filled in place.
+    pub fn zeroed(len: usize) -> Secret {
+        Secret(SecureBuf::zeroed(len))
+    }
+
+    /// A copy of `bytes`.
+    pub fn from_slice(bytes: &[u8]) -> Secret {
+        Secret(SecureBuf::from_slice(bytes))
+    }
+
+    /// An empty secret with room for `cap` bytes.
+    pub fn with_capacity(cap: usize) -> Secret {
+        Secret(SecureBuf::with_capacity(cap))
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    pub fn push(&mut self, b: u8) {
+        self.0.push(b);
+    }
+
+    /// Shortens to `len` bytes, zeroizing the rest.
+    pub fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
+    }
+
+    /// A copy of the bytes in an ordinary (zeroizing) heap `Vec`, for the rare API that needs
+    /// an owned `Vec` (the copy is outside the secure arena).
+    pub fn to_zeroizing_vec(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.0.to_vec())
     }
 }
 
 impl std::ops::Deref for Secret {
-    type Target = Vec<u8>;
-    fn deref(&self) -> &Vec<u8> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
         &self.0
     }
 }
 
 impl std::ops::DerefMut for Secret {
-    fn deref_mut(&mut self) -> &mut Vec<u8> {
+    fn deref_mut(&mut self) -> &mut [u8] {
         &mut self.0
+    }
+}
+
+impl AsRef<[u8]> for Secret {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 
@@ -48,7 +98,13 @@ impl From<Vec<u8>> for Secret {
 
 impl From<Zeroizing<Vec<u8>>> for Secret {
     fn from(v: Zeroizing<Vec<u8>>) -> Secret {
-        Secret(v)
+        Secret(SecureBuf::from_slice(&v))
+    }
+}
+
+impl From<&[u8]> for Secret {
+    fn from(v: &[u8]) -> Secret {
+        Secret::from_slice(v)
     }
 }
 
@@ -71,7 +127,7 @@ const MAX_SECRET_LEN: usize = 64 * 1024;
 const SECRET_GEN_LEN: usize = 32;
 
 fn secret_from(bytes: &[u8]) -> Secret {
-    Secret::new(bytes.to_vec())
+    Secret::from_slice(bytes)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -85,9 +141,9 @@ pub fn random(out: &mut [u8]) -> Result<()> {
 
 /// Returns `len` random bytes.
 pub fn random_vec(len: usize) -> Result<Secret> {
-    let mut v = Zeroizing::new(vec![0u8; len]);
+    let mut v = Secret::zeroed(len);
     random(&mut v)?;
-    Ok(v.into())
+    Ok(v)
 }
 
 /// Compares two byte strings in time independent of their contents (the lengths are not
@@ -334,10 +390,10 @@ pub fn hkdf(hash: HashAlg, ikm: &[u8], salt: &[u8], info: &[u8], out_len: usize)
     let okm = prk
         .expand(&info, OkmLen(out_len))
         .map_err(|_| Error::crypto("HKDF expand failed"))?;
-    let mut out = Zeroizing::new(vec![0u8; out_len]);
+    let mut out = Secret::zeroed(out_len);
     okm.fill(&mut out)
         .map_err(|_| Error::crypto("HKDF expand failed"))?;
-    Ok(out.into())
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -407,16 +463,22 @@ impl AesGcmKey {
 
     /// Opens ciphertext || tag. A wrong key, nonce, AAD or tag is `InvalidCiphertext`.
     pub fn open(&self, nonce: &[u8; 12], aad: &[u8], ct_and_tag: &[u8]) -> Result<Secret> {
-        let mut buf = Zeroizing::new(ct_and_tag.to_vec());
+        let mut buf = Secret::from_slice(ct_and_tag);
         self.open_in_place(nonce, aad, &mut buf)?;
-        Ok(buf.into())
+        Ok(buf)
     }
 
     /// Opens `in_out` (ciphertext || tag) in place; on success it is truncated to the
     /// plaintext. On failure its contents are wiped and an error returned.
-    pub fn open_in_place(&self, nonce: &[u8; 12], aad: &[u8], in_out: &mut Vec<u8>) -> Result<()> {
-        if in_out.len() < GCM_TAG_LEN {
-            in_out.zeroize();
+    pub fn open_in_place<B: InPlaceBuf + ?Sized>(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        in_out: &mut B,
+    ) -> Result<()> {
+        if in_out.bytes_mut().len() < GCM_TAG_LEN {
+            in_out.bytes_mut().zeroize();
+            in_out.truncate_to(0);
             return Err(Error::bad_ciphertext("ciphertext shorter than the GCM tag"));
         }
         let res = self
@@ -424,19 +486,55 @@ impl AesGcmKey {
             .open_in_place(
                 aead::Nonce::assume_unique_for_key(*nonce),
                 aead::Aad::from(aad),
-                in_out,
+                in_out.bytes_mut(),
             )
             .map(|pt| pt.len());
         match res {
             Ok(n) => {
-                in_out.truncate(n);
+                in_out.truncate_to(n);
                 Ok(())
             }
             Err(_) => {
-                in_out.zeroize();
+                in_out.bytes_mut().zeroize();
+                in_out.truncate_to(0);
                 Err(Error::bad_ciphertext("AES-GCM authentication failed"))
             }
         }
+    }
+}
+
+/// A buffer that can be decrypted in place and then shortened: a [`Secret`] (preferred for
+/// plaintext) or a `Vec<u8>`.
+pub trait InPlaceBuf {
+    fn bytes_mut(&mut self) -> &mut [u8];
+    /// Shortens to `len` bytes (a `Secret` zeroizes the rest).
+    fn truncate_to(&mut self, len: usize);
+}
+
+impl InPlaceBuf for Vec<u8> {
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        self
+    }
+    fn truncate_to(&mut self, len: usize) {
+        self.truncate(len);
+    }
+}
+
+impl InPlaceBuf for Zeroizing<Vec<u8>> {
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        self
+    }
+    fn truncate_to(&mut self, len: usize) {
+        self.truncate(len);
+    }
+}
+
+impl InPlaceBuf for Secret {
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        self
+    }
+    fn truncate_to(&mut self, len: usize) {
+        self.truncate(len);
     }
 }
 
@@ -472,7 +570,7 @@ pub fn aes_gcm_open_in_place(
     key: &[u8],
     nonce: &[u8; 12],
     aad: &[u8],
-    in_out: &mut Vec<u8>,
+    in_out: &mut (impl InPlaceBuf + ?Sized),
 ) -> Result<()> {
     AesGcmKey::new(key)?.open_in_place(nonce, aad, in_out)
 }
@@ -523,13 +621,13 @@ pub fn aes_cbc_pad_decrypt(key: &[u8], iv: &[u8; 16], ciphertext: &[u8]) -> Resu
             "AES-CBC ciphertext must be a non-empty multiple of 16 bytes",
         ));
     }
-    let mut buf = Zeroizing::new(ciphertext.to_vec());
+    let mut buf = Secret::from_slice(ciphertext);
     let n = k
         .decrypt(&mut buf, iv_dec(iv))
         .map_err(|_| Error::bad_ciphertext("AES-CBC decryption failed (bad padding)"))?
         .len();
     buf.truncate(n);
-    Ok(buf.into())
+    Ok(buf)
 }
 
 /// AES-CBC without padding (CKM_AES_CBC): the input must be a multiple of 16 bytes.
@@ -556,10 +654,10 @@ pub fn aes_cbc_decrypt_no_pad(key: &[u8], iv: &[u8; 16], ciphertext: &[u8]) -> R
     }
     let k = cipher::DecryptingKey::cbc(cipher_key(key)?)
         .map_err(|_| Error::crypto("AES-CBC key setup failed"))?;
-    let mut buf = Zeroizing::new(ciphertext.to_vec());
+    let mut buf = Secret::from_slice(ciphertext);
     k.decrypt(&mut buf, iv_dec(iv))
         .map_err(|_| Error::bad_ciphertext("AES-CBC decryption failed"))?;
-    Ok(buf.into())
+    Ok(buf)
 }
 
 /// AES-CTR with a full 128-bit big-endian counter block starting at `iv`.
@@ -576,10 +674,10 @@ pub fn aes_ctr_encrypt(key: &[u8], iv: &[u8; 16], data: &[u8]) -> Result<Vec<u8>
 pub fn aes_ctr_decrypt(key: &[u8], iv: &[u8; 16], data: &[u8]) -> Result<Secret> {
     let k = cipher::DecryptingKey::ctr(cipher_key(key)?)
         .map_err(|_| Error::crypto("AES-CTR key setup failed"))?;
-    let mut buf = Zeroizing::new(data.to_vec());
+    let mut buf = Secret::from_slice(data);
     k.decrypt(&mut buf, iv_dec(iv))
         .map_err(|_| Error::crypto("AES-CTR failed"))?;
-    Ok(buf.into())
+    Ok(buf)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -626,13 +724,13 @@ pub fn aes_kw_unwrap(kek_bytes: &[u8], wrapped: &[u8]) -> Result<Secret> {
         ));
     }
     let k = kek(kek_bytes)?;
-    let mut out = Zeroizing::new(vec![0u8; wrapped.len() - 8]);
+    let mut out = Secret::zeroed(wrapped.len() - 8);
     let n = k
         .unwrap(wrapped, &mut out)
         .map_err(|_| Error::bad_ciphertext("AES-KW unwrap failed integrity check"))?
         .len();
     out.truncate(n);
-    Ok(out.into())
+    Ok(out)
 }
 
 /// RFC 5649 AES key wrap with padding; any non-empty input.
@@ -660,13 +758,13 @@ pub fn aes_kwp_unwrap(kek_bytes: &[u8], wrapped: &[u8]) -> Result<Secret> {
         ));
     }
     let k = kek(kek_bytes)?;
-    let mut out = Zeroizing::new(vec![0u8; wrapped.len()]);
+    let mut out = Secret::zeroed(wrapped.len());
     let n = k
         .unwrap_with_padding(wrapped, &mut out)
         .map_err(|_| Error::bad_ciphertext("AES-KWP unwrap failed integrity check"))?
         .len();
     out.truncate(n);
-    Ok(out.into())
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1719,13 +1817,13 @@ pub fn rsa_oaep_decrypt(
         .map_err(|_| Error::invalid("not a valid RSA private key"))?;
     let k = lc_rsa::OaepPrivateDecryptingKey::new(key)
         .map_err(|_| Error::invalid("RSA key not usable for OAEP"))?;
-    let mut out = Zeroizing::new(vec![0u8; k.min_output_size()]);
+    let mut out = Secret::zeroed(k.min_output_size());
     let n = k
         .decrypt(hash.lc(), ciphertext, &mut out, opt_label(label))
         .map_err(|_| Error::bad_ciphertext("RSA-OAEP decryption failed"))?
         .len();
     out.truncate(n);
-    Ok(out.into())
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------

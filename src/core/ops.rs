@@ -120,14 +120,14 @@ fn open_with(k: &KeyRecord, key: &crypto::AesGcmKey, ct: &[u8], ctx: &Context) -
     }
     let mut header = [0u8; ciphertext::HEADER_LEN];
     header.copy_from_slice(&ct[..ciphertext::HEADER_LEN]);
-    let mut buf = zeroize::Zeroizing::new(body.to_vec());
+    let mut buf = Secret::from_slice(body);
     key.open_in_place(&h.nonce, &ciphertext::aad(&header, ctx), &mut buf)
         .map_err(|_| {
             Error::bad_ciphertext(
                 "ciphertext failed to authenticate (altered, or wrong encryption context)",
             )
         })?;
-    Ok(buf.into())
+    Ok(buf)
 }
 
 fn open_loaded(k: &KeyRecord, l: &Loaded, ct: &[u8], ctx: &Context) -> Result<Secret> {

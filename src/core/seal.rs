@@ -57,10 +57,10 @@ pub fn argon2_derive(pass: &[u8], salt: &[u8], prm: KdfParams) -> Result<Secret>
     let params = argon2::Params::new(prm.m_kib, prm.t, prm.p, Some(32))
         .map_err(|e| Error::invalid(format!("argon2 parameters: {e}")))?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let mut out = Zeroizing::new(vec![0u8; 32]);
+    let mut out = Secret::zeroed(32);
     a.hash_password_into(pass, salt, &mut out)
         .map_err(|e| Error::crypto(format!("argon2: {e}")))?;
-    Ok(out.into())
+    Ok(out)
 }
 
 /// Reads a key file, or creates it (0600) when `create` is set and it does not exist.
@@ -93,8 +93,13 @@ fn parse_key_file(text: &str) -> Option<Secret> {
     if it.next()? != KEYFILE_MAGIC {
         return None;
     }
-    let bytes = Zeroizing::new(unhex(it.next()?)?);
-    (bytes.len() == 32).then(|| bytes.into())
+    let hex = it.next()?;
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut key = Secret::zeroed(32);
+    unhex_into(hex, &mut key)?;
+    Some(key)
 }
 
 /// Writes a file readable by its owner only, atomically (temp file + rename).
@@ -123,6 +128,17 @@ pub fn write_private_file(path: &Path, data: &[u8]) -> Result<()> {
 
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Decodes hex `s` into `out` (exactly `out.len()` bytes) without an intermediate buffer.
+fn unhex_into(s: &str, out: &mut [u8]) -> Option<()> {
+    if s.len() != out.len() * 2 {
+        return None;
+    }
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(())
 }
 
 pub fn unhex(s: &str) -> Option<Vec<u8>> {

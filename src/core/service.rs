@@ -178,7 +178,13 @@ impl Kms {
 
     /// Opens a store on any backend. `may_create` allows initialising an empty store.
     pub fn open_on(store: Arc<dyn Store>, cfg: Config, may_create: bool) -> Result<Kms> {
-        let mut owner_secret: Option<String> = None;
+        if cfg.disable_core_dumps && !crate::secmem::disable_core_dumps() {
+            return Err(Error::invalid(
+                "KMS_DISABLE_CORE_DUMPS is set but this platform cannot make the process \
+                 non-dumpable (Linux prctl(PR_SET_DUMPABLE, 0))",
+            ));
+        }
+        let mut owner_secret: Option<zeroize::Zeroizing<String>> = None;
         let sealer = store::write(store.as_ref(), |tx| {
             let fresh = tx.meta_get("store_id")?.is_none();
             if fresh && !may_create {
@@ -188,7 +194,7 @@ impl Kms {
             if fresh {
                 let now = now();
                 let kr = tx.keyring_create(DEFAULT_KEYRING, b"", now)?;
-                let secret = seal::hex(&crypto::random_vec(24)?);
+                let secret = zeroize::Zeroizing::new(seal::hex(&crypto::random_vec(24)?));
                 tx.identity_insert(&IdentityRecord {
                     id: 0,
                     keyring: kr,
@@ -209,7 +215,8 @@ impl Kms {
             Ok(sealer)
         })?;
         if let (Some(secret), Some(path)) = (owner_secret, &cfg.owner_secret_file) {
-            seal::write_private_file(path, format!("{OWNER}:{secret}\n").as_bytes())?;
+            let line = zeroize::Zeroizing::new(format!("{OWNER}:{}\n", secret.as_str()));
+            seal::write_private_file(path, line.as_bytes())?;
         }
         let store_id = sealer.store_id();
         let audit = AuditWriter::new(

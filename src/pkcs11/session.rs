@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use cryptoki_sys::*;
 
+use crate::core::crypto::Secret;
+
 use super::ffi::{self, Rv};
 use super::objects::{self, FindOp};
 use super::ops_cipher::CipherOp;
@@ -147,8 +149,9 @@ pub fn info(h: CK_SESSION_HANDLE, out: *mut CK_SESSION_INFO) -> Rv<()> {
     )
 }
 
-/// Splits a PIN into (identity, secret): `name:secret`, else the default identity.
-pub fn split_pin(pin: &[u8], default: &str) -> (String, Vec<u8>) {
+/// Splits a PIN into (identity, secret): `name:secret`, else the default identity. The
+/// secret is copied into a `Secret` (secure arena, wiped on drop).
+pub fn split_pin(pin: &[u8], default: &str) -> (String, Secret) {
     if let Some(pos) = pin.iter().position(|b| *b == b':') {
         let name = &pin[..pos];
         if !name.is_empty()
@@ -157,11 +160,11 @@ pub fn split_pin(pin: &[u8], default: &str) -> (String, Vec<u8>) {
         {
             return (
                 String::from_utf8_lossy(name).into_owned(),
-                pin[pos + 1..].to_vec(),
+                Secret::from_slice(&pin[pos + 1..]),
             );
         }
     }
-    (default.to_string(), pin.to_vec())
+    (default.to_string(), Secret::from_slice(pin))
 }
 
 pub fn login(
@@ -191,7 +194,7 @@ pub fn login(
         });
     }
     let (ident, secret) = match name {
-        Some(n) => (n.to_string(), pin.to_vec()),
+        Some(n) => (n.to_string(), Secret::from_slice(pin)),
         None => split_pin(pin, default),
     };
     let keyring = slots::keyring_name(&ctx.kms, ctx.slot)?;
