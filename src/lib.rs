@@ -2,4 +2,6 @@ pub mod core;
 
 mod boundary;
 pub mod capi;
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod pkcs11;

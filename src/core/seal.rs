@@ -88,7 +88,7 @@ pub fn load_key_file(path: &Path, create: bool) -> Result<Secret> {
     }
 }
 
-fn parse_key_file(text: &str) -> Option<Secret> {
+pub(crate) fn parse_key_file(text: &str) -> Option<Secret> {
     let mut it = text.split_whitespace();
     if it.next()? != KEYFILE_MAGIC {
         return None;
@@ -178,6 +178,16 @@ fn ungcm(key: &[u8], aad: &[u8], blob: &[u8]) -> Result<Secret> {
 }
 
 impl Sealer {
+    /// A sealer holding one KEK (`id`, current) without a store (fuzzing, `fuzz/`).
+    pub(crate) fn from_parts(store_id: [u8; 16], wrapping: Secret, id: u32, kek: Secret) -> Sealer {
+        Sealer {
+            store_id,
+            wrapping,
+            keks: RwLock::new(HashMap::from([(id, kek)])),
+            current: RwLock::new(id),
+        }
+    }
+
     /// Unlocks (or, for a new store, creates) the master keys kept in the store's meta table.
     pub fn unlock(tx: &mut dyn Tx, source: &MasterSource, create: bool) -> Result<Sealer> {
         let existing = tx.meta_get("store_id")?;
@@ -409,7 +419,7 @@ fn encode_params(p: KdfParams) -> Vec<u8> {
     v
 }
 
-fn decode_params(v: &[u8]) -> Result<KdfParams> {
+pub(crate) fn decode_params(v: &[u8]) -> Result<KdfParams> {
     if v.len() != 12 {
         return Err(Error::integrity("malformed kdf parameters"));
     }

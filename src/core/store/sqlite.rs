@@ -298,7 +298,7 @@ fn parse_col<T>(s: &str, f: impl Fn(&str) -> Result<T>) -> rusqlite::Result<T> {
     })
 }
 
-pub(super) fn encode_pairs(pairs: &[(String, String)]) -> String {
+pub(crate) fn encode_pairs(pairs: &[(String, String)]) -> String {
     let mut s = String::new();
     for (k, v) in pairs {
         s.push_str(&escape(k));
@@ -333,7 +333,7 @@ fn unescape(s: &str) -> String {
     out
 }
 
-pub(super) fn decode_pairs(s: &str) -> Vec<(String, String)> {
+pub(crate) fn decode_pairs(s: &str) -> Vec<(String, String)> {
     s.lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (unescape(k), unescape(v)))
