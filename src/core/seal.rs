@@ -126,7 +126,8 @@ pub fn hex(b: &[u8]) -> String {
 }
 
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
+    // Digits only: `from_str_radix` alone would also take a sign ("+f").
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())
@@ -429,4 +430,22 @@ pub(crate) fn decode_params(v: &[u8]) -> Result<KdfParams> {
         t: g(4),
         p: g(8),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unhex_takes_hex_digits_only() {
+        assert_eq!(unhex("00fFa1"), Some(vec![0, 0xff, 0xa1]));
+        // "+9" once read as 0x09 (found by the `sealed` fuzz target;
+        // fuzz/corpus/sealed/regress-unhex-plus-sign), so a damaged key file still loaded.
+        assert_eq!(unhex("+9"), None);
+        assert_eq!(unhex("-9"), None);
+        let good = format!("{KEYFILE_MAGIC} {}\n", hex(&[7u8; 32]));
+        assert!(parse_key_file(&good).is_some());
+        let damaged = good.replacen("07", "+7", 1);
+        assert!(parse_key_file(&damaged).is_none());
+    }
 }
