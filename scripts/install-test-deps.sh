@@ -3,7 +3,8 @@
 # everything is present). Tools: valgrind and the C compiler (C API tests), pkg-config,
 # pkcs11-tool (opensc), SoftHSM2 (benchmark peer), the OpenSSL PKCS#11 engine (libp11),
 # Go (bindings), PostgreSQL (fleet store), Python packages (PyKCS11, pytest, cffi,
-# cryptography for examples/db_encryption); python3 -m venv (bindings_python.rs).
+# cryptography for examples/db_encryption); python3 -m venv (bindings_python.rs); cargo-deny
+# and cargo-fuzz (scripts/fuzz.sh).
 set -euo pipefail
 
 need_apt=()
@@ -52,5 +53,10 @@ fi
 if ! command -v cargo-deny >/dev/null 2>&1; then
 	echo "install-test-deps: cargo install cargo-deny (a few minutes, once)"
 	cargo install --locked --quiet cargo-deny
+fi
+# cargo-fuzz builds and runs the fuzz targets (scripts/fuzz.sh, fuzz/README.md).
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+	echo "install-test-deps: cargo install cargo-fuzz (a minute or two, once)"
+	cargo install --locked --quiet cargo-fuzz
 fi
 echo "install-test-deps: ok"
