@@ -4,7 +4,8 @@
 # pkcs11-tool (opensc), p11-kit's pkcs11.h (PKCS#11 C test), SoftHSM2 (benchmark peer), the
 # OpenSSL PKCS#11 engine (libp11), Go (bindings), PostgreSQL (fleet store), gdb and prlimit
 # (secure-memory test), Python packages (PyKCS11, pytest, cffi,
-# cryptography for examples/db_encryption); python3 -m venv (bindings_python.rs).
+# cryptography for examples/db_encryption); python3 -m venv (bindings_python.rs); cargo-deny
+# and cargo-fuzz (scripts/fuzz.sh).
 set -euo pipefail
 
 need_apt=()
@@ -59,5 +60,10 @@ fi
 if ! command -v cargo-deny >/dev/null 2>&1; then
 	echo "install-test-deps: cargo install cargo-deny (a few minutes, once)"
 	cargo install --locked --quiet cargo-deny
+fi
+# cargo-fuzz builds and runs the fuzz targets (scripts/fuzz.sh, fuzz/README.md).
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+	echo "install-test-deps: cargo install cargo-fuzz (a minute or two, once)"
+	cargo install --locked --quiet cargo-fuzz
 fi
 echo "install-test-deps: ok"

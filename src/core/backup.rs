@@ -575,7 +575,46 @@ struct Sealing<'a> {
     buf: Zeroizing<Vec<u8>>,
 }
 
-impl Sealing<'_> {
+impl<'a> Sealing<'a> {
+    /// Writes the clear header (fresh salt and nonce prefix) and derives the file key.
+    fn start(secret: &BackupSecret, out: &'a mut dyn Write) -> Result<Sealing<'a>> {
+        let mut salt = [0u8; 16];
+        crypto::random(&mut salt)?;
+        let mut prefix = [0u8; 7];
+        crypto::random(&mut prefix)?;
+        let (mode, kdf) = match secret {
+            BackupSecret::Passphrase(_) => (MODE_PASSPHRASE, KdfParams::default()),
+            BackupSecret::Key(_) => (
+                MODE_KEY,
+                KdfParams {
+                    m_kib: 0,
+                    t: 0,
+                    p: 0,
+                },
+            ),
+        };
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(MAGIC);
+        header.push(FORMAT);
+        header.push(mode);
+        header.extend_from_slice(&kdf.m_kib.to_be_bytes());
+        header.extend_from_slice(&kdf.t.to_be_bytes());
+        header.extend_from_slice(&kdf.p.to_be_bytes());
+        header.extend_from_slice(&salt);
+        header.extend_from_slice(&prefix);
+        header.push(16);
+        let key = derive_key(secret, &salt, kdf)?;
+        out.write_all(&header)?;
+        Ok(Sealing {
+            out,
+            key,
+            header,
+            prefix,
+            counter: 0,
+            buf: Zeroizing::new(Vec::new()),
+        })
+    }
+
     fn record(&mut self, tag: u8, body: &Enc) -> Result<()> {
         if body.0.len() > MAX_RECORD {
             return Err(Error::invalid("a record is too large for a backup"));
@@ -584,6 +623,10 @@ impl Sealing<'_> {
         self.buf
             .extend_from_slice(&(body.0.len() as u32).to_be_bytes());
         self.buf.extend_from_slice(&body.0);
+        self.flush_full_chunks()
+    }
+
+    fn flush_full_chunks(&mut self) -> Result<()> {
         while self.buf.len() > CHUNK {
             let chunk = Zeroizing::new(self.buf.drain(..CHUNK).collect::<Vec<u8>>());
             self.seal(&chunk, false)?;
@@ -646,6 +689,22 @@ fn read_backup(
     progress: Progress<'_>,
     sink: &mut dyn FnMut(Rec) -> Result<()>,
 ) -> Result<(BackupSummary, Fingerprint)> {
+    let mut st = Parser::default();
+    let fp = open_backup(input, secret, total_len, progress, &mut |pt| {
+        st.feed(pt, sink)
+    })?;
+    Ok((st.finish()?, fp))
+}
+
+/// Checks the clear header and opens the chunks in order, handing each authenticated
+/// plaintext chunk to `feed`.
+fn open_backup(
+    input: &mut dyn Read,
+    secret: &BackupSecret,
+    total_len: u64,
+    progress: Progress<'_>,
+    feed: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<Fingerprint> {
     let mut header = vec![0u8; HEADER_LEN];
     input.read_exact(&mut header).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -697,7 +756,6 @@ fn read_backup(
     }
     let key = derive_key(secret, &salt, kdf)?;
 
-    let mut st = Parser::default();
     let mut raw = vec![0u8; CHUNK + TAG];
     let mut pending: Vec<u8> = Vec::with_capacity(2 * (CHUNK + TAG));
     let mut counter: u32 = 0;
@@ -731,7 +789,7 @@ fn read_backup(
         while pending.len() > CHUNK + TAG {
             let chunk: Vec<u8> = pending.drain(..CHUNK + TAG).collect();
             let pt = open(&chunk, false, &mut counter)?;
-            st.feed(&pt, sink)?;
+            feed(&pt)?;
         }
         progress(read_len, total_len);
     }
@@ -740,16 +798,12 @@ fn read_backup(
     }
     last_tag.extend_from_slice(&pending[pending.len() - TAG..]);
     let pt = open(&pending, true, &mut counter)?;
-    st.feed(&pt, sink)?;
-    let summary = st.finish()?;
-    Ok((
-        summary,
-        Fingerprint {
-            header,
-            len: read_len,
-            last_tag,
-        },
-    ))
+    feed(&pt)?;
+    Ok(Fingerprint {
+        header,
+        len: read_len,
+        last_tag,
+    })
 }
 
 /// Parses the payload stream record by record and checks its structure.
@@ -942,6 +996,31 @@ impl Parser {
     }
 }
 
+/// Fuzzing support (`fuzz/`): wraps a raw payload (the tagged records) into a backup file
+/// exactly as [`Kms::backup`] wraps its records, so a fuzzer reaches the record parser
+/// behind the authentication. Not for other uses.
+#[doc(hidden)]
+pub fn wrap_payload(payload: &[u8], secret: &BackupSecret) -> Result<Vec<u8>> {
+    let mut file = Vec::new();
+    let mut w = Sealing::start(secret, &mut file)?;
+    w.buf.extend_from_slice(payload);
+    w.flush_full_chunks()?;
+    w.finish()?;
+    Ok(file)
+}
+
+/// Fuzzing support (`fuzz/`): the raw payload of a backup file (what [`wrap_payload`]
+/// takes), for building the seed corpus from real backups. Not for other uses.
+#[doc(hidden)]
+pub fn unwrap_payload(input: &mut dyn Read, secret: &BackupSecret) -> Result<Zeroizing<Vec<u8>>> {
+    let mut out = Zeroizing::new(Vec::new());
+    open_backup(input, secret, 0, &mut |_, _| {}, &mut |pt| {
+        out.extend_from_slice(pt);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 /// Verifies a backup file completely (wrapping, structure, counts, audit chain) without a
 /// store. Returns what it holds.
 pub fn verify_backup(
@@ -1011,41 +1090,7 @@ impl Kms {
         out: &mut dyn Write,
         progress: Progress<'_>,
     ) -> Result<BackupSummary> {
-        let mut salt = [0u8; 16];
-        crypto::random(&mut salt)?;
-        let mut prefix = [0u8; 7];
-        crypto::random(&mut prefix)?;
-        let (mode, kdf) = match secret {
-            BackupSecret::Passphrase(_) => (MODE_PASSPHRASE, KdfParams::default()),
-            BackupSecret::Key(_) => (
-                MODE_KEY,
-                KdfParams {
-                    m_kib: 0,
-                    t: 0,
-                    p: 0,
-                },
-            ),
-        };
-        let mut header = Vec::with_capacity(HEADER_LEN);
-        header.extend_from_slice(MAGIC);
-        header.push(FORMAT);
-        header.push(mode);
-        header.extend_from_slice(&kdf.m_kib.to_be_bytes());
-        header.extend_from_slice(&kdf.t.to_be_bytes());
-        header.extend_from_slice(&kdf.p.to_be_bytes());
-        header.extend_from_slice(&salt);
-        header.extend_from_slice(&prefix);
-        header.push(16);
-        let key = derive_key(secret, &salt, kdf)?;
-        out.write_all(&header)?;
-        let mut w = Sealing {
-            out,
-            key,
-            header,
-            prefix,
-            counter: 0,
-            buf: Zeroizing::new(Vec::new()),
-        };
+        let mut w = Sealing::start(secret, out)?;
         let sealer = self
             .inner
             .sealer

@@ -86,8 +86,7 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-#[cfg(test)]
-fn frame(payload: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
     let mut e = Vec::with_capacity(payload.len() + 9);
     e.push(ENTRY_MAGIC);
     e.extend_from_slice(&(payload.len() as u32).to_be_bytes());

@@ -28,6 +28,7 @@ mod state;
 
 use ffi::Rv;
 
+pub(crate) use objects::decode_templates;
 pub use objects::{CKA_KMS_KEY_ID, CKA_KMS_PRIMARY, CKA_KMS_VERSION};
 pub use slots::FREE_SLOT;
 

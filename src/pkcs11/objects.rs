@@ -929,6 +929,41 @@ impl KeyTemplate {
     }
 }
 
+/// Fuzzing support (`fuzz/`, through `kms::fuzz_api`): reads a public and a private key
+/// template from caller memory as `C_GenerateKeyPair` does (`C_GenerateKey`, `C_CreateObject`
+/// and `C_UnwrapKey` read one the same way) and derives every core field the front end would
+/// from them, without a session or a store.
+pub(crate) fn decode_templates(
+    public: (*const CK_ATTRIBUTE, CK_ULONG),
+    private: (*const CK_ATTRIBUTE, CK_ULONG),
+) -> Rv<()> {
+    let pt = KeyTemplate::parse(&ffi::template(public.0, public.1)?)?;
+    let st = KeyTemplate::parse(&ffi::template(private.0, private.1)?)?;
+    if let Some(v) = &st.value {
+        let _ = unwrap_octet_string(v);
+        for kt in [CKK_AES, CKK_GENERIC_SECRET, CKK_SHA256_HMAC, CKK_EC] {
+            if let Ok(spec) = st.secret_spec(kt, Some(v.len())) {
+                let _ = st.request(spec);
+            }
+        }
+    }
+    let t = st.merge_public(pt);
+    if let Some(p) = &t.ec_params {
+        if let Ok(spec) = spec_of_ec_params(p) {
+            let _ = t.request(spec);
+        }
+    }
+    for kt in [CKK_AES, CKK_GENERIC_SECRET] {
+        if let Ok(spec) = t.secret_spec(kt, None) {
+            let _ = t.request(spec);
+        }
+    }
+    for spec in KeySpec::ALL {
+        let _ = t.request(spec);
+    }
+    Ok(())
+}
+
 /// Creates a key in the core (generated, or imported when `material` is given) and returns
 /// the handles of its primary version's objects (secret; or private then public).
 pub fn new_key(

@@ -425,7 +425,7 @@ fn parse_col<T>(s: &str, f: impl Fn(&str) -> Result<T>) -> rusqlite::Result<T> {
     })
 }
 
-pub(super) fn encode_pairs(pairs: &[(String, String)]) -> String {
+pub(crate) fn encode_pairs(pairs: &[(String, String)]) -> String {
     let mut s = String::new();
     for (k, v) in pairs {
         s.push_str(&escape(k));
@@ -460,8 +460,9 @@ fn unescape(s: &str) -> String {
     out
 }
 
-pub(super) fn decode_pairs(s: &str) -> Vec<(String, String)> {
-    s.lines()
+pub(crate) fn decode_pairs(s: &str) -> Vec<(String, String)> {
+    // Split on '\n' only: `lines()` would also drop a '\r' that ends a value.
+    s.split('\n')
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (unescape(k), unescape(v)))
         .collect()
@@ -1417,5 +1418,26 @@ fn unique_to_exists(e: rusqlite::Error, msg: String) -> Error {
             Error::exists(msg)
         }
         _ => e.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decode_pairs, encode_pairs};
+
+    #[test]
+    fn pairs_round_trip_any_strings() {
+        // A grant condition value ending in '\r' once came back without it (found by the
+        // `policy` fuzz target; fuzz/corpus/policy/regress-grant-condition-cr).
+        let pairs: Vec<(String, String)> = [
+            ("tenant", "\r"),
+            ("a\rb", "x\r\n"),
+            ("k=\\", "v\\e\n"),
+            ("", ""),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(decode_pairs(&encode_pairs(&pairs)), pairs);
     }
 }
