@@ -148,3 +148,64 @@ fn sigkill_after_returned_operations_keeps_their_records() {
     let info = k.describe_key(&o, "shared").unwrap();
     assert_eq!(info.versions[0].uses, 1 + 17 + 60);
 }
+
+/// POSIX locks this process holds on the file with inode `ino` (from /proc/locks).
+fn locks_held_on(ino: u64) -> usize {
+    let me = std::process::id().to_string();
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // "1: POSIX  ADVISORY  READ 1234 08:01:5678 128 128"
+            f.get(1) == Some(&"POSIX")
+                && f.get(4) == Some(&me.as_str())
+                && f.get(5)
+                    .and_then(|d| d.rsplit(':').next())
+                    .and_then(|i| i.parse::<u64>().ok())
+                    == Some(ino)
+        })
+        .count()
+}
+
+/// Two stores open on one file in this process; closing one must not drop the locks that
+/// SQLite holds for the other on the WAL-index (closing any descriptor of a file drops all of
+/// the process's POSIX locks on it, so the library must never close its own `-shm`
+/// descriptor while SQLite may hold locks there). Without those locks another process could
+/// take the WAL-index for unused and rebuild it under the open store.
+#[test]
+fn closing_one_store_keeps_the_wal_index_locks_of_another() {
+    use std::os::unix::fs::MetadataExt;
+    if backend() != Backend::Sqlite {
+        return;
+    }
+    let t = TestStore::new();
+    let (a, oa) = t.open_owner();
+    let (b, ob) = t.open_owner();
+    let req = KeyRequest {
+        spec: Some(KeySpec::Aes256),
+        name: Some("k".into()),
+        ..Default::default()
+    };
+    a.create_key(&oa, &req).unwrap();
+    // each store notices the other's change, reading the WAL-index on the way
+    b.describe_key(&ob, "k").unwrap();
+    a.describe_key(&oa, "k").unwrap();
+    let ino = std::fs::metadata(format!("{}-shm", t.path.display()))
+        .unwrap()
+        .ino();
+    assert!(
+        locks_held_on(ino) > 0,
+        "SQLite holds no lock on the WAL-index"
+    );
+    drop(a);
+    assert!(
+        locks_held_on(ino) > 0,
+        "closing one store dropped the WAL-index locks of the other"
+    );
+    let ct = b.encrypt(&ob, "k", b"still fine", &Context::new()).unwrap();
+    assert_eq!(
+        &b.decrypt(&ob, &ct, &Context::new()).unwrap()[..],
+        b"still fine"
+    );
+}

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
@@ -95,7 +95,7 @@ pub struct SqliteStore {
     watch: Mutex<Watch>,
     /// Lock-free fast path of [`Store::changed_elsewhere`]: the WAL-index file and the
     /// header last seen by the slow path (six words), valid when `seen_valid`.
-    fast_shm: std::sync::OnceLock<std::fs::File>,
+    fast_shm: std::sync::OnceLock<Arc<std::fs::File>>,
     seen: [AtomicU64; 6],
     seen_valid: AtomicBool,
     gate: ForkGate,
@@ -172,8 +172,43 @@ struct Watch {
     /// The WAL-index file and the header bytes last seen in it. Every commit rewrites the
     /// WAL-index header (SQLite's documented WAL format), so identical bytes mean no commit
     /// happened: one `pread`, no locks, on the hot path.
-    shm: Option<std::fs::File>,
+    shm: Option<Arc<std::fs::File>>,
     shm_header: [u8; 48],
+}
+
+/// The WAL-index (`-shm`) files this process reads, one per path, never closed while they
+/// are current. Closing any descriptor of a file drops every POSIX lock the process holds on
+/// it, including the locks SQLite's own connections (of this store or of another store open
+/// on the same file in this process) hold on the WAL-index; another process could then take
+/// the WAL-index for unused and rebuild it under them. SQLite guards its own descriptors
+/// against this; ours must not undo that, so a store that closes leaves its descriptor here
+/// for the next store on the same path. A file replaced while no connection of this process
+/// had it open is opened afresh; the old descriptor then names a deleted file nobody locks.
+/// (The one process-wide table in the core, for the same reason SQLite keeps one.)
+static SHM_FILES: Mutex<Vec<(PathBuf, Arc<std::fs::File>)>> = Mutex::new(Vec::new());
+
+fn shm_file(db: &Path) -> Option<Arc<std::fs::File>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut p = db.as_os_str().to_os_string();
+    p.push("-shm");
+    let p = PathBuf::from(p);
+    let now = std::fs::metadata(&p).ok()?;
+    let mut files = SHM_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    let slot = files.iter().position(|(q, _)| *q == p);
+    if let Some(i) = slot {
+        let f = &files[i].1;
+        if f.metadata()
+            .is_ok_and(|m| m.ino() == now.ino() && m.dev() == now.dev())
+        {
+            return Some(f.clone());
+        }
+    }
+    let f = Arc::new(std::fs::File::open(&p).ok()?);
+    match slot {
+        Some(i) => files[i].1 = f.clone(),
+        None => files.push((p, f.clone())),
+    }
+    Some(f)
 }
 
 impl SqliteStore {
@@ -223,9 +258,7 @@ impl SqliteStore {
     /// when needed) and asks SQLite when the header moved.
     fn changed_slow(&self, w: &mut Watch) -> Result<bool> {
         if w.shm.is_none() {
-            let mut p = self.path.as_os_str().to_os_string();
-            p.push("-shm");
-            w.shm = std::fs::File::open(PathBuf::from(p)).ok();
+            w.shm = shm_file(&self.path);
         }
         let mut hdr = [0u8; 48];
         let fresh = match &w.shm {
@@ -371,9 +404,7 @@ impl Store for SqliteStore {
         match (&w.shm, &changed) {
             (Some(f), Ok(_)) => {
                 if self.fast_shm.get().is_none() {
-                    if let Ok(dup) = f.try_clone() {
-                        let _ = self.fast_shm.set(dup);
-                    }
+                    let _ = self.fast_shm.set(f.clone());
                 }
                 for (c, a) in w.shm_header.chunks_exact(8).zip(&self.seen) {
                     a.store(
