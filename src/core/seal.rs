@@ -132,7 +132,8 @@ pub fn hex(b: &[u8]) -> String {
 
 /// Decodes hex `s` into `out` (exactly `out.len()` bytes) without an intermediate buffer.
 fn unhex_into(s: &str, out: &mut [u8]) -> Option<()> {
-    if s.len() != out.len() * 2 {
+    // Digits only: `from_str_radix` alone would also take a sign ("+f").
+    if s.len() != out.len() * 2 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     for (i, b) in out.iter_mut().enumerate() {
