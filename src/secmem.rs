@@ -114,6 +114,13 @@ fn arena() -> MutexGuard<'static, Arena> {
     ARENA.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Holds the arena's lock across a `fork()` of the host (the C boundary's fork handlers take
+/// it last, once no store call is in progress), so that a child never inherits it held by a
+/// thread it does not have.
+pub fn hold_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(arena())
+}
+
 fn memlock_budget() -> usize {
     let mut r = libc::rlimit {
         rlim_cur: 0,

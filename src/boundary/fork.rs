@@ -1,16 +1,18 @@
 //! Making `fork()` safe while other threads of the host use libkms.
 //!
 //! A forked child has only the thread that called `fork()`. Any lock another thread held at
-//! that instant stays held in the child forever: a Rust mutex of ours, or the lock state
-//! SQLite keeps in process memory for an open transaction (the child's new connections would
-//! then wait on it until the busy timeout). The module's own background thread (the audit
+//! that instant stays held in the child forever: a Rust mutex of ours (the handle tables, the
+//! PKCS#11 state, the secure-memory arena), or the lock state SQLite keeps in process memory
+//! for an open transaction (the child's new connections would then wait on it until the busy
+//! timeout). The module's own background thread (the audit
 //! journal's chaining) writes to the store every few milliseconds, so without this a child
 //! that re-initialises fails at random.
 //!
 //! So one set of `pthread_atfork` handlers, registered on first use: before the fork it takes
-//! the front ends' global locks (registered with [`hold_across_fork`]) and pauses every open
-//! store ([`track`]: waits for calls into the store to finish, holds new ones back); after the
-//! fork, in the parent and in the child, it resumes the stores and releases the locks.
+//! the front ends' global locks (registered with [`hold_across_fork`]), pauses every open
+//! store ([`track`]: waits for calls into the store to finish, holds new ones back) and then
+//! takes the secure-memory arena's lock; after the fork, in the parent and in the child, it
+//! releases the arena, resumes the stores and releases the locks.
 //! The child then initialises again and opens the store with fresh connections.
 
 use std::any::Any;
@@ -74,6 +76,9 @@ extern "C" fn prepare() {
         let paused: Vec<ForkPause> = stores.iter().filter(|s| s.pause()).cloned().collect();
         // The store list itself stays locked too, so no store is added mid-fork.
         held.push(Box::new(stores));
+        // Last, the secure-memory arena: a store call in progress may still allocate there,
+        // and nothing holding the arena waits on anything else.
+        held.push(crate::secmem::hold_for_fork());
         PAUSED.with(|p| *p.borrow_mut() = paused);
         HELD.with(|h| *h.borrow_mut() = held);
     }));

@@ -143,14 +143,12 @@ fn unhex_into(s: &str, out: &mut [u8]) -> Option<()> {
 }
 
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    // Digits only: `from_str_radix` alone would also take a sign ("+f").
-    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+    let mut out = vec![0u8; s.len() / 2];
+    unhex_into(s, &mut out)?;
+    Some(out)
 }
 
 /// Holds the unlocked master keys of one store and seals/unseals key material.
