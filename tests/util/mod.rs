@@ -209,7 +209,13 @@ impl TestStore {
                 let mut c = postgres::Client::connect(self.path.to_str().unwrap(), postgres::NoTls)
                     .unwrap();
                 let hex: String = needle.iter().map(|b| format!("{b:02x}")).collect();
-                let text = String::from_utf8_lossy(needle).to_string();
+                // PostgreSQL text cannot hold NUL, so a needle with a zero byte cannot appear
+                // as text there: its hex form alone is searched then.
+                let text = if needle.contains(&0) {
+                    hex.clone()
+                } else {
+                    String::from_utf8_lossy(needle).to_string()
+                };
                 let mut n: i64 = 0;
                 for t in [
                     "meta",
