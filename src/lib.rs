@@ -5,6 +5,7 @@ pub mod capi;
 #[doc(hidden)]
 pub mod fuzz_api;
 pub mod pkcs11;
-/// The secure-memory arena behind `core::crypto::Secret` (public for tests and diagnostics).
+/// The secure-memory arena behind `core::crypto::Secret` (public for tests and diagnostics;
+/// it lives in `src/boundary`, the one place with `unsafe`).
 #[doc(hidden)]
-pub mod secmem;
+pub use boundary::secmem;
