@@ -32,9 +32,9 @@ use zeroize::Zeroize;
 /// Smallest slot.
 const MIN_CLASS: usize = 16;
 /// Largest pooled slot; larger buffers get their own mapping.
-pub const MAX_POOLED: usize = 64 * 1024;
+pub(crate) const MAX_POOLED: usize = 64 * 1024;
 /// Largest class whose chunks are locked in memory (key-sized buffers).
-pub const MAX_LOCKED_CLASS: usize = 4096;
+pub(crate) const MAX_LOCKED_CLASS: usize = 4096;
 /// Number of classes: 16, 32, ..., 64 KiB.
 const NCLASSES: usize = 13;
 /// Bytes per chunk: at least one page and at least 4 slots (and a whole number of pages).
