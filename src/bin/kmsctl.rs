@@ -16,12 +16,8 @@ mod tty;
 mod util;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use args::{flag, sval, val, Args, Cmd, Parsed};
-use kms::core::store::postgres::PgStore;
-use kms::core::store::sqlite::SqliteStore;
-use kms::core::store::Store;
 use kms::core::{Caller, Config, Kms};
 use util::{fail, secret_from, R};
 
@@ -52,24 +48,19 @@ impl Ctx {
         if let Some(k) = &self.kms {
             return Ok(k.clone());
         }
-        let cfg = self.config()?;
-        let store: Arc<dyn Store> = match cfg.store_url() {
-            // A PostgreSQL store (`postgres://...`): it exists once some host initialised it.
-            Some(url) => Arc::new(PgStore::open(url)?),
-            None => {
-                if !self.path.exists() {
-                    return Err(fail(
-                        util::EXIT_NOT_FOUND,
-                        format!(
-                            "no store at {} (create one with 'kmsctl init', or set --store / KMS_STORE)",
-                            self.path.display()
-                        ),
-                    ));
-                }
-                Arc::new(SqliteStore::open(&self.path)?)
+        let k = Kms::open_existing(self.config()?).map_err(|e| {
+            if e.kind() == kms::core::ErrorKind::NotFound {
+                fail(
+                    util::EXIT_NOT_FOUND,
+                    format!(
+                        "{} (create one with 'kmsctl init', or set --store / KMS_STORE)",
+                        e.message()
+                    ),
+                )
+            } else {
+                e.into()
             }
-        };
-        let k = Kms::open_on(store, cfg, false)?;
+        })?;
         self.kms = Some(k.clone());
         Ok(k)
     }

@@ -171,6 +171,24 @@ impl Kms {
         Kms::open_on(store, cfg, !existed)
     }
 
+    /// Opens the store `cfg` names on its backend (SQLite file or PostgreSQL URL) without ever
+    /// creating one: `NotFound` when there is none there yet (what an admin tool wants).
+    pub fn open_existing(cfg: Config) -> Result<Kms> {
+        let store: Arc<dyn Store> = match cfg.store_url() {
+            Some(url) => Arc::new(PgStore::open(url)?),
+            None => {
+                if !cfg.store_path.exists() {
+                    return Err(Error::not_found(format!(
+                        "no store at {}",
+                        cfg.store_path.display()
+                    )));
+                }
+                Arc::new(SqliteStore::open(&cfg.store_path)?)
+            }
+        };
+        Kms::open_on(store, cfg, false)
+    }
+
     /// Opens the default store (`KMS_STORE` or the XDG data folder).
     pub fn open_default() -> Result<Kms> {
         Kms::open(Config::from_env()?)
