@@ -18,6 +18,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 
 use crate::core::{ForkPause, Kms};
@@ -44,9 +45,27 @@ fn register() {
     REGISTER.call_once(|| {
         // SAFETY: the three handlers are plain `extern "C" fn()` that never unwind (each body
         // runs under catch_unwind) and only take locks and flip atomics.
-        let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(after), Some(after)) };
+        let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(after), Some(after_child)) };
         debug_assert_eq!(rc, 0, "pthread_atfork");
     });
+}
+
+/// This process's id, cached (`getpid` is a system call, and the PKCS#11 module checks it on
+/// every call to tell a forked child from its parent). The fork handlers clear the cache in
+/// the child, so a child never sees its parent's id; they are registered before the first id
+/// is cached.
+static PID: AtomicU32 = AtomicU32::new(0);
+
+/// The id of the calling process (see [`PID`]).
+pub fn pid() -> u32 {
+    let p = PID.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    register();
+    let p = std::process::id();
+    PID.store(p, Ordering::Relaxed);
+    p
 }
 
 /// Keeps `kms`'s store quiet across any later `fork()` of this process.
@@ -82,6 +101,11 @@ extern "C" fn prepare() {
         PAUSED.with(|p| *p.borrow_mut() = paused);
         HELD.with(|h| *h.borrow_mut() = held);
     }));
+}
+
+extern "C" fn after_child() {
+    PID.store(0, Ordering::Relaxed);
+    after();
 }
 
 extern "C" fn after() {

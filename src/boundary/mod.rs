@@ -1,6 +1,7 @@
 //! The C boundary: the only module with `unsafe`. Entry guard, status numbers, out-errors,
 //! pointer/length/string helpers, output buffers, the handle registry and secret buffers, the
-//! fork handlers, and the secure-memory arena that the core's `Secret` keeps its bytes in.
+//! fork handlers, the WAL-index header view, and the secure-memory arena that the core's
+//! `Secret` keeps its bytes in.
 //! `src/capi` (and later `src/pkcs11`) build every export from these.
 
 // Helpers are written ahead of the exports that will use them (keys, contexts, secrets).
@@ -13,6 +14,7 @@ pub mod handle;
 pub mod ptr;
 pub mod secmem;
 pub mod secret;
+pub mod shmview;
 pub mod status;
 
 #[allow(unused_imports)]

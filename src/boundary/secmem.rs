@@ -3,7 +3,7 @@
 //! into size-class slots that are zeroized when freed and reused. [`SecureBuf`] is the one
 //! safe type the rest of the crate sees (the core's `Secret` stores its bytes in one).
 //!
-//! Layout. Sizes up to [`MAX_POOLED`] are rounded up to a power-of-two class (16 B .. 64 KiB).
+//! Layout. Sizes up to [`MAX_POOLED`] are rounded up to a power-of-two class (16 B .. 1 MiB).
 //! Each class owns chunks (one `mmap` each) split into equal slots; a freed slot is zeroized
 //! and pushed on its class's free list, and the chunk is kept for reuse (never unmapped: the
 //! arena is a high-water mark, like any allocator's pool). Larger buffers get their own
@@ -27,16 +27,15 @@
 use std::ptr::NonNull;
 use std::sync::{Mutex, MutexGuard};
 
-use zeroize::Zeroize;
-
 /// Smallest slot.
 const MIN_CLASS: usize = 16;
-/// Largest pooled slot; larger buffers get their own mapping.
-pub(crate) const MAX_POOLED: usize = 64 * 1024;
+/// Largest pooled slot; larger buffers get their own mapping. (1 MiB: a PKCS#11 caller's
+/// 64 KiB message plus its tag must not cost an `mmap`, `madvise` and `munmap` per call.)
+pub(crate) const MAX_POOLED: usize = 1024 * 1024;
 /// Largest class whose chunks are locked in memory (key-sized buffers).
 pub(crate) const MAX_LOCKED_CLASS: usize = 4096;
-/// Number of classes: 16, 32, ..., 64 KiB.
-const NCLASSES: usize = 13;
+/// Number of classes: 16, 32, ..., 1 MiB.
+const NCLASSES: usize = 17;
 /// Bytes per chunk: at least one page and at least 4 slots (and a whole number of pages).
 const CHUNK_MIN: usize = 16 * 1024;
 
@@ -51,7 +50,27 @@ fn class_size(class: usize) -> usize {
 
 fn chunk_size(class: usize) -> usize {
     let size = class_size(class);
+    if size > 64 * 1024 {
+        // Large classes: one slot per chunk, mapped only when that size is used.
+        return size.max(page_size());
+    }
     (size * 4).max(CHUNK_MIN).max(page_size())
+}
+
+/// Overwrites `buf` with zeros in a way the compiler may not remove (`explicit_bzero`: a
+/// plain `memset` the optimiser must keep), at memory speed. (Element-by-element volatile
+/// writes, the portable way, take several times as long for a message-sized buffer.)
+pub fn wipe(buf: &mut [u8]) {
+    if buf.is_empty() {
+        return;
+    }
+    #[cfg(all(target_os = "linux", any(target_env = "gnu", target_env = "musl")))]
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+    unsafe {
+        libc::explicit_bzero(buf.as_mut_ptr().cast(), buf.len())
+    };
+    #[cfg(not(all(target_os = "linux", any(target_env = "gnu", target_env = "musl"))))]
+    zeroize::Zeroize::zeroize(buf);
 }
 
 fn page_size() -> usize {
@@ -349,7 +368,7 @@ impl SecureBuf {
     /// Shortens the buffer, zeroizing the bytes cut off.
     pub fn truncate(&mut self, len: usize) {
         if len < self.len {
-            self.as_mut_slice()[len..].zeroize();
+            wipe(&mut self.as_mut_slice()[len..]);
             self.len = len;
         }
     }
@@ -381,14 +400,15 @@ impl SecureBuf {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 
-    /// Zeroizes the whole slot and gives it back; leaves the buffer without a slot.
+    /// Zeroizes the slot and gives it back; leaves the buffer without a slot. Only the first
+    /// `len` bytes can hold data: a slot is zero when handed out, bytes are only ever written
+    /// below `len` (`extend_from_slice`, `resize` and the mutable view all end there) and
+    /// `truncate` wipes what it cuts off.
     fn free_slot(&mut self) {
         if self.cap == 0 {
             return;
         }
-        // SAFETY: the slot is valid for cap bytes, all initialised (mappings are zero-filled).
-        let slot = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.cap) };
-        slot.zeroize();
+        wipe(self.as_mut_slice());
         arena().release(self.ptr.as_ptr() as usize, self.cap);
         self.ptr = NonNull::dangling();
         self.cap = 0;

@@ -26,10 +26,13 @@ use crate::secmem::SecureBuf;
 pub struct Secret(SecureBuf);
 
 impl Secret {
-    /// Takes the bytes of `bytes` (copied into the arena; the `Vec` is zeroized).
-    pub fn new(bytes: Vec<u8>) -> Secret {
-        let bytes = Zeroizing::new(bytes);
-        Secret(SecureBuf::from_slice(&bytes))
+    /// Takes the bytes of `bytes` (copied into the arena; the `Vec` is wiped, spare capacity
+    /// included).
+    pub fn new(mut bytes: Vec<u8>) -> Secret {
+        let s = Secret(SecureBuf::from_slice(&bytes));
+        bytes.resize(bytes.capacity(), 0);
+        crate::secmem::wipe(&mut bytes);
+        s
     }
 
     /// `len` zero bytes, to be filled in place.
@@ -459,6 +462,60 @@ impl AesGcmKey {
         }
         t.copy_from_slice(tag.as_ref());
         Ok(t)
+    }
+
+    /// Encrypts `plaintext` into `out` (exactly `plaintext.len()` + 16 bytes: ciphertext ||
+    /// tag), for a caller that owns the output buffer (no intermediate copy).
+    pub fn seal_into(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        let n = plaintext.len();
+        if out.len() != n + GCM_TAG_LEN {
+            return Err(Error::internal(
+                "AES-GCM output buffer has the wrong length",
+            ));
+        }
+        let (body, tag_out) = out.split_at_mut(n);
+        body.copy_from_slice(plaintext);
+        let tag = self.seal_in_place_separate_tag(nonce, aad, body)?;
+        tag_out.copy_from_slice(&tag);
+        Ok(())
+    }
+
+    /// Opens ciphertext || tag into `out` (exactly 16 bytes shorter than `ct_and_tag`). On
+    /// failure `out` is wiped (no unauthenticated plaintext is left in it).
+    pub fn open_into(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        ct_and_tag: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        let Some(n) = ct_and_tag.len().checked_sub(GCM_TAG_LEN) else {
+            return Err(Error::bad_ciphertext("ciphertext shorter than the GCM tag"));
+        };
+        if out.len() != n {
+            return Err(Error::internal(
+                "AES-GCM output buffer has the wrong length",
+            ));
+        }
+        let (ct, tag) = ct_and_tag.split_at(n);
+        let res = self.key.open_separate_gather(
+            aead::Nonce::assume_unique_for_key(*nonce),
+            aead::Aad::from(aad),
+            ct,
+            tag,
+            out,
+        );
+        if res.is_err() {
+            crate::secmem::wipe(out);
+            return Err(Error::bad_ciphertext("AES-GCM authentication failed"));
+        }
+        Ok(())
     }
 
     /// Opens ciphertext || tag. A wrong key, nonce, AAD or tag is `InvalidCiphertext`.

@@ -82,6 +82,27 @@ pub fn deliver(p: *mut u8, plen: *mut CK_ULONG, data: &[u8]) -> Rv<bool> {
     Ok(true)
 }
 
+/// The caller's output buffer for a result of exactly `need` bytes, with the size-query
+/// convention of [`deliver`]: `*plen` is set to `need`; `Ok(None)` for a size query (NULL
+/// buffer), `CKR_BUFFER_TOO_SMALL` when the buffer is shorter, else the buffer's first `need`
+/// bytes to write the result into.
+pub fn out_buffer<'a>(p: *mut u8, plen: *mut CK_ULONG, need: usize) -> Rv<Option<&'a mut [u8]>> {
+    let have = read(plen)?;
+    write(plen, ulong(need))?;
+    if p.is_null() {
+        return Ok(None);
+    }
+    if len(have).unwrap_or(usize::MAX) < need {
+        return Err(CKR_BUFFER_TOO_SMALL);
+    }
+    if need == 0 {
+        return Ok(Some(&mut []));
+    }
+    // SAFETY: p is non-NULL and the caller said it holds `have` >= need writable bytes for
+    // the duration of the call; nothing of ours aliases the caller's buffer.
+    Ok(Some(unsafe { std::slice::from_raw_parts_mut(p, need) }))
+}
+
 /// Copies a list (slot ids, mechanism types, handles) with the same size-query convention.
 pub fn deliver_list<T: Copy>(p: *mut T, plen: *mut CK_ULONG, items: &[T]) -> Rv<()> {
     let have = read(plen)?;

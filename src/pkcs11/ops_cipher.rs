@@ -335,13 +335,90 @@ pub fn single(
     } else {
         &mut s.decrypt
     };
+    if let (Some(op), Ok(d)) = (slot.as_mut(), &data) {
+        if let Some(need) = direct_len(op, d, out, encrypt) {
+            return match super::ffi::out_buffer(out, out_len, need) {
+                // A size query, or a buffer too small: answered without running; the
+                // operation stays active for the call with a buffer.
+                Ok(None) => Ok(()),
+                Err(CKR_BUFFER_TOO_SMALL) => Err(CKR_BUFFER_TOO_SMALL),
+                Err(e) => {
+                    *slot = None;
+                    Err(e)
+                }
+                Ok(Some(dst)) => {
+                    let r = run_gcm_into(&ctx, op, d, dst, encrypt);
+                    *slot = None;
+                    r
+                }
+            };
+        }
+    }
     finish(slot, out, out_len, |op| {
         if op.parts {
             return Err(CKR_OPERATION_ACTIVE);
         }
-        op.data = crate::core::crypto::Secret::new(data?.to_vec());
+        op.data = crate::core::crypto::Secret::from_slice(data?);
         run(&ctx, op, encrypt)
     })
+}
+
+/// The exact output length of a single-part AES-GCM call that can run straight from the
+/// caller's input into the caller's output buffer: nothing gathered or cached, input long
+/// enough, and the output buffer not overlapping the input (PKCS#11 lets them be the same
+/// place; that case takes the copying path). `None` sends the call down the general path.
+fn direct_len(op: &CipherOp, data: &[u8], out: *mut u8, encrypt: bool) -> Option<usize> {
+    if op.parts || op.cache.is_some() || !matches!(op.mech, CipherMech::Gcm { .. }) {
+        return None;
+    }
+    let need = if encrypt {
+        data.len().checked_add(crypto::GCM_TAG_LEN)?
+    } else {
+        data.len().checked_sub(crypto::GCM_TAG_LEN)?
+    };
+    let (i0, i1) = (data.as_ptr() as usize, data.as_ptr() as usize + data.len());
+    let (o0, o1) = (out as usize, (out as usize).saturating_add(need));
+    if !out.is_null() && o0 < i1 && i0 < o1 {
+        return None;
+    }
+    Some(need)
+}
+
+/// Runs a single-part AES-GCM encryption or decryption through the core (policy, state,
+/// version, audit) straight into the caller's buffer `dst` (exactly the output's length).
+fn run_gcm_into(ctx: &Ctx, op: &CipherOp, data: &[u8], dst: &mut [u8], encrypt: bool) -> Rv<()> {
+    let CipherMech::Gcm { iv, aad } = &op.mech else {
+        return Err(CKR_GENERAL_ERROR);
+    };
+    let k = &op.key;
+    if encrypt {
+        k.run_loaded(
+            ctx,
+            Action::Encrypt,
+            Usage::ENCRYPT,
+            true,
+            Doing::KeyUse,
+            |l| match &l.gcm {
+                Some(g) => g.seal_into(iv, aad, data, dst),
+                None => crypto::AesGcmKey::new(&l.material)?.seal_into(iv, aad, data, dst),
+            },
+        )
+    } else {
+        k.run_loaded(
+            ctx,
+            Action::Decrypt,
+            Usage::DECRYPT,
+            false,
+            Doing::Decrypt,
+            |l| {
+                let r = match &l.gcm {
+                    Some(g) => g.open_into(iv, aad, data, dst),
+                    None => crypto::AesGcmKey::new(&l.material)?.open_into(iv, aad, data, dst),
+                };
+                r.map_err(|e| Error::new(ErrorKind::InvalidCiphertext, e.message().to_string()))
+            },
+        )
+    }
 }
 
 /// `C_EncryptUpdate` / `C_DecryptUpdate`: input is gathered; no output until the final call.

@@ -156,22 +156,26 @@ fn ec_fixed(spec: KeySpec, der: &[u8]) -> crate::core::Result<Vec<u8>> {
 }
 
 fn do_sign(ctx: &Ctx, op: &mut SignOp) -> Rv<crate::core::crypto::Secret> {
+    let x = input(op);
+    sign_input(ctx, op, &x).map(crate::core::crypto::Secret::new)
+}
+
+/// Signs (or MACs) `x`: the message, or its digest for the hashing mechanisms.
+fn sign_input(ctx: &Ctx, op: &SignOp, x: &[u8]) -> Rv<Vec<u8>> {
     let mech = op.mech;
     let spec = op.key.spec;
-    let x = input(op);
     let (action, usage) = match mech {
         SignMech::Hmac(_) => (Action::Mac, Usage::MAC),
         _ => (Action::Sign, Usage::SIGN),
     };
-    let sig = op
-        .key
+    op.key
         .run_loaded(ctx, action, usage, true, Doing::KeyUse, |l| {
             let m: &[u8] = &l.material;
             let p = crypto::Signer::of(m, l.private.as_ref());
             match mech {
-                SignMech::Hmac(h) => crypto::hmac(h, m, &x),
+                SignMech::Hmac(h) => crypto::hmac(h, m, x),
                 SignMech::Hashing(a) => {
-                    let s = crypto::sign_digest_with(spec, p, a, &x)?;
+                    let s = crypto::sign_digest_with(spec, p, a, x)?;
                     if spec.is_ec() {
                         ec_fixed(spec, &s)
                     } else {
@@ -179,21 +183,18 @@ fn do_sign(ctx: &Ctx, op: &mut SignOp) -> Rv<crate::core::crypto::Secret> {
                     }
                 }
                 SignMech::EcdsaRaw => {
-                    ec_fixed(spec, &crypto::ecdsa_sign_prehashed_with(spec, p, &x)?)
+                    ec_fixed(spec, &crypto::ecdsa_sign_prehashed_with(spec, p, x)?)
                 }
-                SignMech::RsaPkcsRaw => {
-                    match crypto::rsa_pkcs1_sign_digest_info_with(spec, p, &x) {
-                        Err(e) if e.kind() == ErrorKind::Unsupported => {
-                            super::rsa_raw::sign_pkcs1_block(m, &x)
-                        }
-                        r => r,
+                SignMech::RsaPkcsRaw => match crypto::rsa_pkcs1_sign_digest_info_with(spec, p, x) {
+                    Err(e) if e.kind() == ErrorKind::Unsupported => {
+                        super::rsa_raw::sign_pkcs1_block(m, x)
                     }
-                }
-                SignMech::PssRaw(a) => crypto::sign_digest_with(spec, p, a, &x),
-                SignMech::Eddsa => crypto::sign_with(spec, p, SignAlg::Ed25519, &x),
+                    r => r,
+                },
+                SignMech::PssRaw(a) => crypto::sign_digest_with(spec, p, a, x),
+                SignMech::Eddsa => crypto::sign_with(spec, p, SignAlg::Ed25519, x),
             }
-        })?;
-    Ok(crate::core::crypto::Secret::new(sig))
+        })
 }
 
 fn sig_len(op: &SignOp) -> Option<usize> {
@@ -256,7 +257,41 @@ fn do_verify(ctx: &Ctx, op: &mut SignOp, sig: &[u8]) -> Rv<()> {
 pub fn sign(h: CK_SESSION_HANDLE, data: Rv<&[u8]>, out: *mut u8, out_len: *mut CK_ULONG) -> Rv<()> {
     let ctx = state::ctx(h)?;
     let mut s = ctx.lock();
-    finish(&mut s.sign, out, out_len, |op| {
+    let slot = &mut s.sign;
+    // The signature's length is known before signing (HMAC, ECDSA, EdDSA, RSA): a size query
+    // or a buffer too small is answered without signing (the operation stays active), and the
+    // call with a buffer signs the caller's data where it is and writes the signature there.
+    if let (Some(op), Ok(d)) = (slot.as_mut(), &data) {
+        if let Some(need) = sig_len(op).filter(|_| !op.parts && op.cache.is_none()) {
+            return match super::ffi::out_buffer(out, out_len, need) {
+                Ok(None) => Ok(()),
+                Err(CKR_BUFFER_TOO_SMALL) => Err(CKR_BUFFER_TOO_SMALL),
+                Err(e) => {
+                    *slot = None;
+                    Err(e)
+                }
+                Ok(Some(dst)) => {
+                    let r = match op.hash.take() {
+                        Some(mut hash) => {
+                            hash.update(d);
+                            sign_input(&ctx, op, &hash.finish())
+                        }
+                        None => sign_input(&ctx, op, d),
+                    };
+                    *slot = None;
+                    match r {
+                        Ok(sig) if sig.len() == need => {
+                            dst.copy_from_slice(&sig);
+                            Ok(())
+                        }
+                        Ok(_) => Err(CKR_GENERAL_ERROR),
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+        }
+    }
+    finish(slot, out, out_len, |op| {
         if op.parts {
             return Err(CKR_OPERATION_ACTIVE);
         }

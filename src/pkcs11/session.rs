@@ -212,7 +212,13 @@ pub fn login(
         if m.logins.contains_key(&ctx.slot) {
             return Err(CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
         }
-        m.logins.insert(ctx.slot, Login { user_type, caller });
+        m.logins.insert(
+            ctx.slot,
+            Login {
+                user_type,
+                caller: Arc::new(caller),
+            },
+        );
         Ok(())
     })
 }

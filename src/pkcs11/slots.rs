@@ -304,7 +304,7 @@ pub fn set_pin(h: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Rv<()> {
     let (caller, old_secret) = match &ctx.login {
         Some(l) => {
             let (_, s) = split_pin(old, &l.caller.identity);
-            (l.caller.clone(), s)
+            ((*l.caller).clone(), s)
         }
         None => {
             let (name, s) = split_pin(old, "user");

@@ -16,7 +16,8 @@ use crate::core::{Caller, Config, Kms};
 #[derive(Clone, Debug)]
 pub struct Login {
     pub user_type: CK_USER_TYPE,
-    pub caller: Caller,
+    /// Shared: every call clones the login into its context.
+    pub caller: Arc<Caller>,
 }
 
 /// What an object handle names: one version of a key seen as a secret, private or public
@@ -97,7 +98,7 @@ fn hold_for_fork() -> Box<dyn std::any::Any> {
 pub fn with<R>(f: impl FnOnce(&mut Module) -> Rv<R>) -> Rv<R> {
     let mut g = lock();
     match g.as_mut() {
-        Some(m) if m.pid == std::process::id() => f(m),
+        Some(m) if m.pid == crate::boundary::fork::pid() => f(m),
         _ => Err(CKR_CRYPTOKI_NOT_INITIALIZED),
     }
 }
@@ -163,7 +164,7 @@ pub fn initialize(args: *mut CK_C_INITIALIZE_ARGS) -> Rv<()> {
     crate::boundary::fork::hold_across_fork(hold_for_fork);
     let mut g = lock();
     if let Some(m) = g.as_ref() {
-        if m.pid == std::process::id() {
+        if m.pid == crate::boundary::fork::pid() {
             return Err(CKR_CRYPTOKI_ALREADY_INITIALIZED);
         }
         // A forked child: the parent's store connection and sessions are not ours to use
@@ -179,7 +180,7 @@ pub fn initialize(args: *mut CK_C_INITIALIZE_ARGS) -> Rv<()> {
     let kms = Kms::open(cfg).map_err(|_| CKR_GENERAL_ERROR)?;
     crate::boundary::fork::track(&kms);
     *g = Some(Module {
-        pid: std::process::id(),
+        pid: crate::boundary::fork::pid(),
         kms,
         sessions: HashMap::new(),
         next_session: 0,
@@ -198,7 +199,7 @@ pub fn finalize(reserved: *mut std::ffi::c_void) -> Rv<()> {
     let m = {
         let mut g = lock();
         match g.as_ref() {
-            Some(m) if m.pid == std::process::id() => g.take(),
+            Some(m) if m.pid == crate::boundary::fork::pid() => g.take(),
             _ => return Err(CKR_CRYPTOKI_NOT_INITIALIZED),
         }
     };
@@ -226,7 +227,7 @@ impl Ctx {
     pub fn caller(&self) -> Rv<&Caller> {
         self.login
             .as_ref()
-            .map(|l| &l.caller)
+            .map(|l| &*l.caller)
             .ok_or(CKR_USER_NOT_LOGGED_IN)
     }
 

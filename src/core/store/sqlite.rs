@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
+use crate::boundary::shmview::{ShmHeader, WORDS};
 use crate::core::error::{Error, Result};
 use crate::core::model::*;
 use crate::core::store::{Store, Tx};
@@ -95,8 +96,8 @@ pub struct SqliteStore {
     watch: Mutex<Watch>,
     /// Lock-free fast path of [`Store::changed_elsewhere`]: the WAL-index file and the
     /// header last seen by the slow path (six words), valid when `seen_valid`.
-    fast_shm: std::sync::OnceLock<Arc<std::fs::File>>,
-    seen: [AtomicU64; 6],
+    fast_shm: std::sync::OnceLock<Arc<ShmFile>>,
+    seen: [AtomicU64; WORDS],
     seen_valid: AtomicBool,
     gate: ForkGate,
 }
@@ -172,8 +173,38 @@ struct Watch {
     /// The WAL-index file and the header bytes last seen in it. Every commit rewrites the
     /// WAL-index header (SQLite's documented WAL format), so identical bytes mean no commit
     /// happened: one `pread`, no locks, on the hot path.
-    shm: Option<Arc<std::fs::File>>,
-    shm_header: [u8; 48],
+    shm: Option<Arc<ShmFile>>,
+    shm_header: [u64; WORDS],
+}
+
+/// A WAL-index file: its descriptor, and a shared read-only mapping of its header when the
+/// file was long enough to map (reads are then loads, not `pread`s).
+pub(crate) struct ShmFile {
+    file: std::fs::File,
+    view: Option<ShmHeader>,
+}
+
+impl ShmFile {
+    fn open(p: &Path) -> Option<ShmFile> {
+        let file = std::fs::File::open(p).ok()?;
+        let view = ShmHeader::map(&file);
+        Some(ShmFile { file, view })
+    }
+
+    /// The header's first words, or `None` if they could not be read.
+    fn header(&self) -> Option<[u64; WORDS]> {
+        if let Some(v) = &self.view {
+            return Some(v.read());
+        }
+        use std::os::unix::fs::FileExt;
+        let mut b = [0u8; WORDS * 8];
+        self.file.read_exact_at(&mut b, 0).ok()?;
+        let mut w = [0u64; WORDS];
+        for (w, c) in w.iter_mut().zip(b.chunks_exact(8)) {
+            *w = u64::from_ne_bytes(c.try_into().ok()?);
+        }
+        Some(w)
+    }
 }
 
 /// The WAL-index (`-shm`) files this process reads, one per path, never closed while they
@@ -185,9 +216,9 @@ struct Watch {
 /// for the next store on the same path. A file replaced while no connection of this process
 /// had it open is opened afresh; the old descriptor then names a deleted file nobody locks.
 /// (The one process-wide table in the core, for the same reason SQLite keeps one.)
-static SHM_FILES: Mutex<Vec<(PathBuf, Arc<std::fs::File>)>> = Mutex::new(Vec::new());
+static SHM_FILES: Mutex<Vec<(PathBuf, Arc<ShmFile>)>> = Mutex::new(Vec::new());
 
-fn shm_file(db: &Path) -> Option<Arc<std::fs::File>> {
+fn shm_file(db: &Path) -> Option<Arc<ShmFile>> {
     use std::os::unix::fs::MetadataExt;
     let mut p = db.as_os_str().to_os_string();
     p.push("-shm");
@@ -197,13 +228,14 @@ fn shm_file(db: &Path) -> Option<Arc<std::fs::File>> {
     let slot = files.iter().position(|(q, _)| *q == p);
     if let Some(i) = slot {
         let f = &files[i].1;
-        if f.metadata()
+        if f.file
+            .metadata()
             .is_ok_and(|m| m.ino() == now.ino() && m.dev() == now.dev())
         {
             return Some(f.clone());
         }
     }
-    let f = Arc::new(std::fs::File::open(&p).ok()?);
+    let f = Arc::new(ShmFile::open(&p)?);
     match slot {
         Some(i) => files[i].1 = f.clone(),
         None => files.push((p, f.clone())),
@@ -241,7 +273,7 @@ impl SqliteStore {
                 data_version,
                 generation,
                 shm: None,
-                shm_header: [0; 48],
+                shm_header: [0; WORDS],
             }),
             fast_shm: std::sync::OnceLock::new(),
             seen: Default::default(),
@@ -260,21 +292,14 @@ impl SqliteStore {
         if w.shm.is_none() {
             w.shm = shm_file(&self.path);
         }
-        let mut hdr = [0u8; 48];
-        let fresh = match &w.shm {
-            Some(f) => {
-                use std::os::unix::fs::FileExt;
-                f.read_exact_at(&mut hdr, 0).is_ok()
-            }
-            None => false,
-        };
-        if fresh && hdr == w.shm_header {
+        let hdr = w.shm.as_ref().and_then(|f| f.header());
+        if hdr == Some(w.shm_header) {
             return Ok(false);
         }
         // Something committed (or the index could not be read): ask SQLite.
         let _pass = self.gate.enter();
-        if fresh {
-            w.shm_header = hdr;
+        if let Some(h) = hdr {
+            w.shm_header = h;
         } else {
             w.shm = None;
         }
@@ -380,18 +405,16 @@ impl Store for SqliteStore {
     }
 
     fn changed_elsewhere(&self) -> Result<bool> {
-        // Fast path, shared by concurrent callers without a lock: one `pread` of the
-        // WAL-index header, compared with what the slow path saw last.
+        // Fast path, shared by concurrent callers without a lock: the WAL-index header
+        // (loads from its mapping, else one `pread`), compared with what the slow path saw
+        // last.
         if self.seen_valid.load(Ordering::Acquire) {
             if let Some(f) = self.fast_shm.get() {
-                use std::os::unix::fs::FileExt;
-                let mut hdr = [0u8; 48];
-                if f.read_exact_at(&mut hdr, 0).is_ok()
-                    && hdr.chunks_exact(8).zip(&self.seen).all(|(c, a)| {
-                        a.load(Ordering::Relaxed)
-                            == u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]))
-                    })
-                {
+                if f.header().is_some_and(|h| {
+                    h.iter()
+                        .zip(&self.seen)
+                        .all(|(w, a)| a.load(Ordering::Relaxed) == *w)
+                }) {
                     return Ok(false);
                 }
             }
@@ -406,11 +429,8 @@ impl Store for SqliteStore {
                 if self.fast_shm.get().is_none() {
                     let _ = self.fast_shm.set(f.clone());
                 }
-                for (c, a) in w.shm_header.chunks_exact(8).zip(&self.seen) {
-                    a.store(
-                        u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])),
-                        Ordering::Relaxed,
-                    );
+                for (h, a) in w.shm_header.iter().zip(&self.seen) {
+                    a.store(*h, Ordering::Relaxed);
                 }
                 self.seen_valid.store(true, Ordering::Release);
             }
