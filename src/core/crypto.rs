@@ -313,6 +313,36 @@ pub fn hmac(hash: HashAlg, key: &[u8], data: &[u8]) -> Result<Vec<u8>> {
     Ok(lc_hmac::sign(&k, data).as_ref().to_vec())
 }
 
+/// An HMAC key with its inner and outer hash states computed once, for hot paths.
+pub struct HmacKey {
+    hash: HashAlg,
+    key: lc_hmac::Key,
+}
+
+impl HmacKey {
+    pub fn new(hash: HashAlg, key: &[u8]) -> HmacKey {
+        HmacKey {
+            hash,
+            key: lc_hmac::Key::new(hash.lc_hmac(), key),
+        }
+    }
+
+    pub fn hash(&self) -> HashAlg {
+        self.hash
+    }
+
+    /// The same tag as [`hmac`] with this key's hash.
+    pub fn sign(&self, data: &[u8]) -> Vec<u8> {
+        lc_hmac::sign(&self.key, data).as_ref().to_vec()
+    }
+}
+
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacKey(..)")
+    }
+}
+
 /// Checks an HMAC tag in constant time. Only a full-length tag is accepted; a mismatch (or a
 /// tag of the wrong length) is `VerificationFailed`.
 pub fn hmac_verify(hash: HashAlg, key: &[u8], data: &[u8], tag: &[u8]) -> Result<()> {

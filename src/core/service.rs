@@ -42,6 +42,9 @@ pub(crate) struct Loaded {
     pub public: Option<Vec<u8>>,
     /// The expanded AES-GCM key, for AES keys (saves the key schedule per message).
     pub gcm: Option<crypto::AesGcmKey>,
+    /// The prepared HMAC key, for HMAC keys (SHA-256 for generic secrets, the PKCS#11
+    /// `CKM_SHA256_HMAC` case).
+    pub mac: Option<crypto::HmacKey>,
     /// The parsed private key of an asymmetric version (saves parsing, key checks and RSA
     /// blinding set-up per signature).
     pub private: Option<crypto::PrivateKey>,
@@ -657,6 +660,13 @@ impl Kms {
         } else {
             None
         };
+        let mac = match key.spec {
+            KeySpec::HmacSha256 | KeySpec::Secret => Some(crypto::HashAlg::Sha256),
+            KeySpec::HmacSha384 => Some(crypto::HashAlg::Sha384),
+            KeySpec::HmacSha512 => Some(crypto::HashAlg::Sha512),
+            _ => None,
+        }
+        .map(|h| crypto::HmacKey::new(h, &material));
         let public = if key.spec.is_symmetric() {
             None
         } else {
@@ -677,6 +687,7 @@ impl Kms {
         };
         let l = Arc::new(Loaded {
             gcm,
+            mac,
             private,
             material,
             public,

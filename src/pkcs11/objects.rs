@@ -526,14 +526,41 @@ pub fn load(ctx: &Ctx, h: CK_OBJECT_HANDLE) -> Rv<(ObjRef, View)> {
         }
         _ => {
             let own = own_session_keys()?;
-            let (key, _) = r.key().ok_or(CKR_OBJECT_HANDLE_INVALID)?;
-            key_views(&ctx.kms, c, key, &own)
+            key_view(&ctx.kms, c, r, &own)
                 .map_err(|_| CKR_OBJECT_HANDLE_INVALID)?
-                .into_iter()
-                .find(|(x, _)| *x == r)
+                .map(|v| (r, v))
                 .ok_or(CKR_OBJECT_HANDLE_INVALID)
         }
     }
+}
+
+/// The one view [`key_views`] would give for `r` (without building the others).
+fn key_view(kms: &Kms, c: &Caller, r: ObjRef, own: &[u64]) -> Rv<Option<View>> {
+    let Some((key_id, version)) = r.key() else {
+        return Ok(None);
+    };
+    let info = kms
+        .describe_key_cached(c, key_id)
+        .map_err(on(Doing::Manage))?;
+    if !visible(&info.key, own)
+        || !info
+            .versions
+            .iter()
+            .any(|v| v.version == version && !v.destroyed)
+    {
+        return Ok(None);
+    }
+    let class = match (r, info.key.spec.is_symmetric()) {
+        (ObjRef::Secret { .. }, true) => CKO_SECRET_KEY,
+        (ObjRef::Private { .. }, false) => CKO_PRIVATE_KEY,
+        (ObjRef::Public { .. }, false) => CKO_PUBLIC_KEY,
+        _ => return Ok(None),
+    };
+    Ok(Some(View::Key(KeyView {
+        info,
+        version,
+        class,
+    })))
 }
 
 /// A key view for an operation (`CKR_KEY_HANDLE_INVALID` when the handle names no key).

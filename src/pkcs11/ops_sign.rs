@@ -173,7 +173,10 @@ fn sign_input(ctx: &Ctx, op: &SignOp, x: &[u8]) -> Rv<Vec<u8>> {
             let m: &[u8] = &l.material;
             let p = crypto::Signer::of(m, l.private.as_ref());
             match mech {
-                SignMech::Hmac(h) => crypto::hmac(h, m, x),
+                SignMech::Hmac(h) => match &l.mac {
+                    Some(k) if k.hash() == h => Ok(k.sign(x)),
+                    _ => crypto::hmac(h, m, x),
+                },
                 SignMech::Hashing(a) => {
                     let s = crypto::sign_digest_with(spec, p, a, x)?;
                     if spec.is_ec() {
