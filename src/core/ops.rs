@@ -76,7 +76,7 @@ fn seal_with(
 ) -> Result<Vec<u8>> {
     let alg = gcm_alg(k.spec)?;
     let mut nonce = [0u8; 12];
-    crypto::random(&mut nonce)?;
+    crypto::random_nonce(&mut nonce)?;
     let header = Header::new(k.id, v, alg, !ctx.is_empty(), nonce).encode();
     let mut out =
         Vec::with_capacity(ciphertext::HEADER_LEN + plaintext.len() + ciphertext::TAG_LEN);
