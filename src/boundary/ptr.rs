@@ -156,10 +156,11 @@ pub fn write_out(out_buf: *mut u8, inout_len: *mut usize, data: &[u8]) -> BResul
 
 /// The output-buffer convention for values that are costly or secret: `needed` (exact or an
 /// upper bound) answers size queries and the size check without calling `produce`; `produce`
-/// runs only when the buffer is large enough, and its result is zeroized once copied. On
-/// success `*inout_len` is the produced length. Producing more than the buffer holds is an
-/// internal error (nothing written).
-pub fn write_out_with<S: Into<crate::core::crypto::Secret>>(
+/// runs only when the buffer is large enough, and its result is dropped once copied (a
+/// secret is produced as a `Secret` or `Zeroizing` value, which wipes itself; a ciphertext
+/// as a plain `Vec`). On success `*inout_len` is the produced length. Producing more than
+/// the buffer holds is an internal error (nothing written).
+pub fn write_out_with<S: AsRef<[u8]>>(
     out_buf: *mut u8,
     inout_len: *mut usize,
     needed: usize,
@@ -169,14 +170,15 @@ pub fn write_out_with<S: Into<crate::core::crypto::Secret>>(
     let Some(capacity) = out_buf_check(out_buf, &mut len, needed)? else {
         return Ok(());
     };
-    let data: crate::core::crypto::Secret = produce()?.into();
+    let data = produce()?;
+    let data = data.as_ref();
     if data.len() > capacity {
         return Err(BoundaryError::new(
             super::status::KMS_ERR_INTERNAL,
             "produced output exceeds its announced size",
         ));
     }
-    copy_out(out_buf, &mut len, &data);
+    copy_out(out_buf, &mut len, data);
     Ok(())
 }
 

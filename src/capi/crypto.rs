@@ -60,7 +60,8 @@ pub extern "C" fn kms_encrypt(
         let ec = context_arg(ctx_keys, ctx_values, ctx_count)?;
         let needed = pt.len() + KMS_CIPHERTEXT_OVERHEAD;
         write_out_with(out_ciphertext, inout_len, needed, || {
-            Ok(Zeroizing::new(s.kms.encrypt(&s.caller, key, pt, &ec)?))
+            // A ciphertext: nothing to wipe.
+            Ok(s.kms.encrypt(&s.caller, key, pt, &ec)?)
         })
     })
 }
