@@ -227,4 +227,43 @@ mod tests {
         assert_eq!(w.len(), 4096);
         assert_eq!(f.metadata().unwrap().len(), 8192);
     }
+
+    #[test]
+    fn a_forked_child_cannot_write_into_the_parents_mapping() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        let mut w = MappedWindow::map(&f, 4096).unwrap();
+        w.write_at(0, b"parent").unwrap();
+        // SAFETY: the child only reads an atomic, tries the refused write (which allocates
+        // its error; glibc keeps malloc usable in a forked child), drops the window and
+        // leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            let ok = w.is_inherited() && w.write_at(6, b"child").is_err();
+            drop(w); // leaves the (unmapped here) range alone
+                     // SAFETY: ends the child at once, running no destructor of the parent's state.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked, writing its status to a local.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(rc, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the child saw its window as inherited and could not write ({status:#x})"
+        );
+        assert!(!w.is_inherited());
+        w.write_at(6, b" again").unwrap();
+        let all = std::fs::read(&path).unwrap();
+        assert_eq!(&all[..12], b"parent again");
+        assert!(all[12..].iter().all(|b| *b == 0));
+    }
 }

@@ -567,7 +567,8 @@ impl AuditWriter {
             }
             let done = self.chain(&round)?;
             if round.iter().zip(&done).any(|(s, d)| s.limit != Some(*d)) {
-                return Ok(()); // not whole yet; later records wait for these
+                // Later records wait for these (and nothing may be removed meanwhile).
+                return Err(Error::internal("a full journal file could not be chained"));
             }
             self.store.sync()?;
             for s in &round {
@@ -860,5 +861,17 @@ mod tests {
         let n = c.len();
         c[n - 1] ^= 1;
         assert_eq!(parse_entries(&c).0.len(), 0);
+    }
+
+    #[test]
+    fn zero_padding_ends_the_data() {
+        // A pre-sized journal: entries, then zeros; or a magic byte alone before the zeros.
+        let mut b = frame(b"one");
+        let whole = b.len();
+        b.resize(whole + 4096, 0);
+        assert_eq!(parse_entries(&b), (vec![&b"one"[..]], whole));
+        b[whole] = ENTRY_MAGIC;
+        assert_eq!(parse_entries(&b), (vec![&b"one"[..]], whole));
+        assert_eq!(parse_entries(&[0u8; 64]).1, 0);
     }
 }
