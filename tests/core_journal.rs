@@ -1,8 +1,9 @@
 //! The usage journal's files seen from outside: a killed process's journal is pre-sized
 //! (zeros after its last record, possibly a torn record there) and is taken over whole by
 //! the next process; records written across many journal files (a small window) are all
-//! chained once, in order; a forked child writing through its parent's handle starts a
-//! journal of its own instead of writing into the parent's.
+//! chained once, in order; a journal file that cannot be sized refuses the operation
+//! (`AuditUnavailable`) unless the audit fails open. (A forked child writing through its
+//! parent's handle: `capi_rust.rs`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -305,4 +306,75 @@ fn a_killed_process_with_many_full_journal_files_loses_nothing() {
     drop(k);
     let left = journals_after_close(&dir);
     assert!(left.is_empty(), "journals removed: {left:?}");
+}
+
+/// Child body: with a file-size limit below the journal's window (so a new journal file
+/// cannot be sized), encrypts once on a new thread and prints the outcome.
+#[test]
+#[ignore = "run as a child process by the tests below"]
+fn journal_child_size_limited() {
+    let Ok(path) = std::env::var("KMS_TEST_STORE") else {
+        return;
+    };
+    let mut cfg = config(Path::new(&path));
+    cfg.audit.fail_closed = std::env::var("KMS_TEST_FAIL_OPEN").is_err();
+    let k = Kms::open(cfg).unwrap();
+    let o = k.owner().unwrap();
+    let limit = libc::rlimit {
+        rlim_cur: 1 << 20,
+        rlim_max: 1 << 20,
+    };
+    // SAFETY: ignores SIGXFSZ (so a write past the limit fails with EFBIG instead of killing
+    // the process) and sets this process's file-size limit from a valid struct.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+    }
+    // On a new thread: a journal file of its own (this thread's one exists already, it
+    // holds the authentication's record).
+    let r = std::thread::spawn(move || k.encrypt(&o, "j", b"x", &Context::new()))
+        .join()
+        .unwrap();
+    match r {
+        Ok(_) => println!("@ok"),
+        Err(e) => println!("@{:?}", e.kind()),
+    }
+}
+
+#[test]
+fn a_journal_file_that_cannot_be_sized_refuses_the_operation_when_fail_closed() {
+    let s = TestStore::new();
+    let dir = s.config().journal_dir;
+    {
+        let (k, o) = s.open_owner();
+        k.create_key(&o, &aes("j")).unwrap();
+    }
+    assert!(journals_after_close(&dir).is_empty());
+    for (fail_open, want) in [(false, "@AuditUnavailable"), (true, "@ok")] {
+        let mut env = vec![("KMS_TEST_STORE", s.path.to_str().unwrap())];
+        if fail_open {
+            env.push(("KMS_TEST_FAIL_OPEN", "1"));
+        }
+        let out = child("journal_child_size_limited", &env).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "child: {text}");
+        let got = text
+            .lines()
+            .find_map(|l| l.find('@').map(|i| &l[i..]))
+            .unwrap_or_default();
+        assert_eq!(got, want, "fail open: {fail_open}");
+        // The journal that could not be sized is not left behind (the child's other one,
+        // holding its authentication record, may be, for the next handle to take over).
+        for j in journals(&dir) {
+            let data = std::fs::read(&j).unwrap();
+            assert!(
+                !parse_entries(&data).0.is_empty(),
+                "{j:?} (fail open: {fail_open})"
+            );
+        }
+    }
+    // No encrypt record: refused in one case, not recordable in the other.
+    let (k, o) = s.open_owner();
+    assert!(encrypts(&k, &o).is_empty());
+    assert!(k.audit_verify(&o, None).unwrap().ok());
 }
