@@ -405,3 +405,77 @@ fn identity_secrets_are_not_in_the_store_files() {
         );
     }
 }
+
+/// A forked child that goes on using its parent's context writes its usage records to a
+/// journal of its own: the parent's journal is a shared memory mapping of the parent's file,
+/// and the child writing into it would overwrite the parent's records. Every record of both
+/// processes is chained once (the child's journal is taken over once it has exited).
+#[test]
+fn a_forked_child_using_its_parents_context_keeps_its_own_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kms.db");
+    let ctx = open(&db);
+    let key = CString::new("forky").unwrap();
+    create_aes(ctx, &key);
+    for _ in 0..20 {
+        assert_eq!(round_trip(ctx, &key, b"parent"), KMS_OK);
+    }
+    // SAFETY: test: the child only calls the library, then _exit; a deadlock there ends it
+    // by SIGALRM instead of hanging the test.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork");
+    if pid == 0 {
+        // SAFETY: alarm and _exit take no pointers.
+        unsafe { libc::alarm(30) };
+        let code = if (0..30).all(|_| round_trip(ctx, &key, b"child") == KMS_OK) {
+            0
+        } else {
+            1
+        };
+        // SAFETY: ends the child without running the parent's destructors (its journal,
+        // left behind, is taken over by the parent).
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked, writing its status to a local.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child's calls succeeded ({status:#x})"
+    );
+    for _ in 0..20 {
+        assert_eq!(round_trip(ctx, &key, b"parent"), KMS_OK);
+    }
+    assert_eq!(kms_flush(ctx, std::ptr::null_mut()), KMS_OK);
+    assert_eq!(kms_close(ctx), KMS_OK);
+
+    let k = kms::core::Kms::open(kms::core::Config::at(&db).unwrap()).unwrap();
+    let o = k.owner().unwrap();
+    for action in ["encrypt", "decrypt"] {
+        let recs = k
+            .audit_query(
+                &o,
+                &kms::core::AuditFilter {
+                    action: Some(action.into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        // (records made through the parent's context carry the parent's pid)
+        assert_eq!(recs.len(), 40 + 30, "{action}: every record, once");
+    }
+    assert!(k.audit_verify(&o, None).unwrap().ok());
+    drop(k);
+    let journals = kms::core::config::sibling(&db, "journal");
+    let t0 = std::time::Instant::now();
+    let left = loop {
+        let left: Vec<_> = std::fs::read_dir(&journals)
+            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        if left.is_empty() || t0.elapsed().as_secs() > 5 {
+            break left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert!(left.is_empty(), "journals left: {left:?}");
+}

@@ -1,7 +1,7 @@
 //! The C boundary: the only module with `unsafe`. Entry guard, status numbers, out-errors,
 //! pointer/length/string helpers, output buffers, the handle registry and secret buffers, the
-//! fork handlers, the WAL-index header view, and the secure-memory arena that the core's
-//! `Secret` keeps its bytes in.
+//! fork handlers, the WAL-index header view, the shared file mappings the usage journal
+//! appends into, and the secure-memory arena that the core's `Secret` keeps its bytes in.
 //! `src/capi` (and later `src/pkcs11`) build every export from these.
 
 // Helpers are written ahead of the exports that will use them (keys, contexts, secrets).
@@ -11,6 +11,7 @@ pub mod error;
 pub mod fork;
 pub mod guard;
 pub mod handle;
+pub mod mapped;
 pub mod ptr;
 pub mod secmem;
 pub mod secret;

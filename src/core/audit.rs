@@ -33,6 +33,12 @@ pub struct AuditConfig {
     /// Record per-operation usage (encrypt, decrypt, sign ...). Always on in service; the
     /// benchmarks turn it off to measure what auditing costs.
     pub record_usage: bool,
+    /// Bytes of each usage-journal file that records are appended into (a shared memory
+    /// mapping of the pre-sized file); a record that does not fit starts a new file. Default
+    /// 8 MiB; tests set it small to cross many files. At least one page and one largest
+    /// record.
+    #[doc(hidden)]
+    pub journal_window: u64,
 }
 
 impl Default for AuditConfig {
@@ -44,6 +50,7 @@ impl Default for AuditConfig {
             fail_closed: true,
             record_context_values: false,
             record_usage: true,
+            journal_window: crate::core::journal::DEFAULT_WINDOW,
         }
     }
 }

@@ -2,8 +2,11 @@
 //!
 //! Each open store handle appends its usage records (encrypt, decrypt, sign ... allowed or
 //! refused) to its own journal files (one per calling thread, up to eight per handle, so
-//! threads do not wait for each other) with one `write` before the operation returns; a
-//! record in the OS page cache survives SIGKILL. A background thread moves journal entries into the
+//! threads do not wait for each other) before the operation returns, by copying it into a
+//! shared memory mapping of the file (no system call; the file is pre-sized to a fixed window,
+//! zeros past the last record): a record in the OS page cache survives SIGKILL, and `fdatasync`
+//! writes it to disk. A record that no longer fits in the window starts a new file; the full
+//! one stays locked by its handle until it is chained and removed. A background thread moves journal entries into the
 //! store's hash chain in batches (one transaction per batch, with the per-version use
 //! counts), records how far it got in the same transaction (so nothing is chained twice),
 //! and syncs the journal every window (default 100 ms) to bound what a power loss can take.
@@ -11,15 +14,17 @@
 //! that looks: at open, before audit reads, and once a second.
 //!
 //! Entry framing: `0xA5 | len (u32) | record (audit::encode_record) | CRC-32 (u32)`; a torn
-//! tail stops the reader.
+//! tail stops the reader, and so does a zero byte (the unwritten rest of the window). An entry
+//! is copied magic byte last, so one half-copied when its process died reads as unwritten.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::boundary::mapped::{self, MappedWindow};
 use crate::core::audit::{self, decode_record, AuditConfig, Durability, MAX_RECORD};
 use crate::core::error::{Error, ErrorKind, Result};
 use crate::core::model::AuditRecord;
@@ -30,6 +35,13 @@ const ENTRY_MAGIC: u8 = 0xA5;
 const MAX_BATCH: usize = 512;
 /// Start a new journal file once this much has been chained.
 const ROTATE_AT: u64 = 4 * 1024 * 1024;
+/// Default size of a journal file (the window its records are copied into): [`ROTATE_AT`]
+/// and as much again for records written while the chaining catches up.
+pub(crate) const DEFAULT_WINDOW: u64 = 2 * ROTATE_AT;
+/// Smallest window: a page, and room for the largest entry.
+const MIN_WINDOW: u64 = (MAX_RECORD as u64 + 9).next_multiple_of(4096);
+/// Largest window.
+const MAX_WINDOW: u64 = 1 << 30;
 
 /// CRC-32 (IEEE) tables for slicing by 8: `CRC_TABLES[0]` is the classic byte table,
 /// `CRC_TABLES[k][b]` the CRC of byte `b` followed by `k` zero bytes.
@@ -110,7 +122,8 @@ pub fn parse_entries_max(buf: &[u8], max: usize) -> (Vec<&[u8]>, usize) {
             break;
         }
         let len = u32::from_be_bytes([buf[at + 1], buf[at + 2], buf[at + 3], buf[at + 4]]) as usize;
-        if len > MAX_RECORD || buf.len() - at - 9 < len {
+        // No record is empty: a magic byte followed by zeros is not an entry.
+        if len == 0 || len > MAX_RECORD || buf.len() - at - 9 < len {
             break;
         }
         let payload = &buf[at + 5..at + 5 + len];
@@ -126,10 +139,55 @@ pub fn parse_entries_max(buf: &[u8], max: usize) -> (Vec<&[u8]>, usize) {
 
 struct Current {
     file: Option<Arc<File>>,
+    /// The mapping of `file` records are copied into (set and cleared with `file`).
+    map: Option<MappedWindow>,
     name: String,
     written: u64,
-    /// Reused encoding buffer (one `write` per record, no allocation).
+    /// Reused encoding buffer (one copy per record, no allocation).
     buf: Vec<u8>,
+    /// Earlier files of this shard whose window filled up, oldest first: still locked by
+    /// this handle, chained and removed by [`AuditWriter::ingest_own`].
+    full: Vec<Full>,
+    /// The process id when the files were opened ([`mapped::process_id`]): if it
+    /// changed, this is a forked child's copy and the files are the parent's.
+    forks: u64,
+}
+
+/// A journal file whose window filled up: how much was written to it.
+struct Full {
+    file: Arc<File>,
+    name: String,
+    written: u64,
+}
+
+impl Current {
+    /// Whether this is a forked child's copy of its parent's shard.
+    fn inherited(&self) -> bool {
+        (self.file.is_some() || !self.full.is_empty()) && self.forks != mapped::process_id()
+    }
+
+    /// Lets go of the files without touching them (a forked child's copy of the parent's).
+    fn forget(&mut self) {
+        self.map = None;
+        self.file = None;
+        self.name.clear();
+        self.written = 0;
+        self.full.clear();
+    }
+
+    /// Sets the current file aside as full (its records stay to be chained).
+    fn retire(&mut self) {
+        self.map = None;
+        if let Some(file) = self.file.take() {
+            self.full.push(Full {
+                file,
+                name: std::mem::take(&mut self.name),
+                written: self.written,
+            });
+        }
+        self.name.clear();
+        self.written = 0;
+    }
 }
 
 /// Journal files per handle (one per calling thread, modulo this).
@@ -209,6 +267,23 @@ fn offset_of(v: Option<Vec<u8>>) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether `path` still names the file open as `f`.
+fn same_file(f: &File, path: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (f.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (f, path);
+        true
+    }
+}
+
 /// Most bytes read from one journal file in one pass (an entry is at most
 /// `MAX_RECORD + 9`, so a pass always sees at least one whole entry).
 const READ_CHUNK: u64 = 256 * 1024;
@@ -229,9 +304,12 @@ impl AuditWriter {
                 .map(|_| {
                     Mutex::new(Current {
                         file: None,
+                        map: None,
                         name: String::new(),
                         written: 0,
                         buf: Vec::with_capacity(256),
+                        full: Vec::new(),
+                        forks: 0,
                     })
                 })
                 .collect(),
@@ -242,6 +320,19 @@ impl AuditWriter {
 
     pub fn config(&self) -> AuditConfig {
         self.config
+    }
+
+    /// Size of each journal file's window.
+    fn window(&self) -> u64 {
+        self.config
+            .journal_window
+            .clamp(MIN_WINDOW, MAX_WINDOW)
+            .next_multiple_of(4096)
+    }
+
+    /// How much of a journal file is chained before the file is replaced by a new one.
+    fn rotate_at(&self) -> u64 {
+        ROTATE_AT.min(self.window() / 2)
     }
 
     fn unavailable(e: impl std::fmt::Display) -> Error {
@@ -262,7 +353,7 @@ impl AuditWriter {
         crate::core::crypto::random(&mut rnd)?;
         let name = format!("{}-{}.j", std::process::id(), crate::core::seal::hex(&rnd));
         let mut o = std::fs::OpenOptions::new();
-        o.create_new(true).append(true).read(true);
+        o.create_new(true).write(true).read(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -277,13 +368,26 @@ impl AuditWriter {
         // The lock tells other processes this journal has a live owner.
         f.try_lock()
             .map_err(|e| Self::unavailable(format!("journal lock: {e}")))?;
-        if let Err(e) = std::fs::rename(&tmp, self.dir.join(&name)) {
+        let path = self.dir.join(&name);
+        if let Err(e) = std::fs::rename(&tmp, &path) {
             let _ = std::fs::remove_file(&tmp);
             return Err(Self::unavailable(e));
         }
+        // Sized and mapped once renamed (a process killed before the rename leaves only an
+        // empty file behind): still locked, so no takeover reads it in the meantime.
+        let len = usize::try_from(self.window()).map_err(Self::unavailable)?;
+        let map = match MappedWindow::map(&f, len) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(Self::unavailable(format!("journal mapping: {e}")));
+            }
+        };
         cur.file = Some(Arc::new(f));
+        cur.map = Some(map);
         cur.name = name;
         cur.written = 0;
+        cur.forks = mapped::process_id();
         Ok(())
     }
 
@@ -322,8 +426,10 @@ impl AuditWriter {
         let res = (|| -> Result<()> {
             let mut guard = self.shard()?;
             let cur = &mut *guard;
-            if cur.file.is_none() {
-                self.open_new(cur)?;
+            if cur.inherited() {
+                // A forked child using its parent's handle: the parent's journals are the
+                // parent's to write and chain; this process starts its own.
+                cur.forget();
             }
             // Frame in place: magic, length (patched), record, CRC.
             let buf = &mut cur.buf;
@@ -338,15 +444,28 @@ impl AuditWriter {
             buf[1..5].copy_from_slice(&(len as u32).to_be_bytes());
             let crc = crc32(&buf[5..]);
             buf.extend_from_slice(&crc.to_be_bytes());
-            let mut f: &File = cur
-                .file
-                .as_deref()
-                .ok_or_else(|| Error::internal("journal"))?;
-            f.write_all(buf).map_err(Self::unavailable)?;
+            let n = buf.len() as u64;
+            if cur.file.is_some() && cur.written + n > self.window() {
+                cur.retire();
+            }
+            if cur.file.is_none() {
+                self.open_new(cur)?;
+            }
+            let Current {
+                file,
+                map,
+                buf,
+                written,
+                ..
+            } = cur;
+            let map = map.as_mut().ok_or_else(|| Error::internal("journal"))?;
+            let at = usize::try_from(*written).map_err(Self::unavailable)?;
+            map.write_at(at, buf).map_err(Self::unavailable)?;
             if self.config.durability == Durability::Strict {
+                let f = file.as_deref().ok_or_else(|| Error::internal("journal"))?;
                 f.sync_data().map_err(Self::unavailable)?;
             }
-            cur.written += buf.len() as u64;
+            *written += n;
             Ok(())
         })();
         match res {
@@ -366,6 +485,10 @@ impl AuditWriter {
             let mut files = Vec::new();
             for s in &self.shards {
                 let cur = s.lock().map_err(|_| Error::internal("journal lock"))?;
+                if cur.inherited() {
+                    continue;
+                }
+                files.extend(cur.full.iter().map(|f| f.file.clone()));
                 if let Some(f) = &cur.file {
                     files.push(f.clone());
                 }
@@ -378,34 +501,35 @@ impl AuditWriter {
     }
 
     /// This handle's journal files and how much of each was written, taken while holding
-    /// every shard lock at once (a consistent cut across the files).
-    fn snapshot(&self) -> Result<Vec<Source>> {
+    /// every shard lock at once (a consistent cut across the files): each shard's full files
+    /// (oldest first) and the current files. A forked child's copies of its parent's shards
+    /// are left out (those files are the parent's to chain).
+    fn snapshot(&self) -> Result<(Vec<Vec<Source>>, Vec<Source>)> {
         let mut guards = Vec::with_capacity(self.shards.len());
         for s in &self.shards {
             guards.push(s.lock().map_err(|_| Error::internal("journal lock"))?);
         }
-        Ok(guards
-            .iter()
+        let source = |name: &str, written: u64| Source {
+            path: self.dir.join(name),
+            name: name.to_string(),
+            limit: Some(written),
+        };
+        let mine = || guards.iter().filter(|c| !c.inherited());
+        let full = mine()
+            .filter(|c| !c.full.is_empty())
+            .map(|c| c.full.iter().map(|f| source(&f.name, f.written)).collect())
+            .collect();
+        let current = mine()
             .filter(|c| !c.name.is_empty() && c.file.is_some())
-            .map(|c| Source {
-                path: self.dir.join(&c.name),
-                name: c.name.clone(),
-                limit: Some(c.written),
-            })
-            .collect())
+            .map(|c| source(&c.name, c.written))
+            .collect();
+        Ok((full, current))
     }
 
-    /// Chains every journal entry of this handle not yet in the store.
-    pub fn ingest_own(&self) -> Result<()> {
-        let _g = self
-            .ingesting
-            .lock()
-            .map_err(|_| Error::internal("ingest lock"))?;
-        let sources = self.snapshot()?;
-        if sources.is_empty() {
-            return Ok(());
-        }
-        let mut done = self.ingest_files(&sources)?;
+    /// Chains `sources` up to their limits (or as far as whole entries go); returns the
+    /// offset reached in each.
+    fn chain(&self, sources: &[Source]) -> Result<Vec<u64>> {
+        let mut done = self.ingest_files(sources)?;
         loop {
             let pending = sources
                 .iter()
@@ -414,30 +538,88 @@ impl AuditWriter {
             if !pending {
                 break;
             }
-            let next = self.ingest_files(&sources)?;
+            let next = self.ingest_files(sources)?;
             if next == done {
                 break; // a torn tail: the rest is not whole yet
             }
             done = next;
         }
+        Ok(done)
+    }
+
+    /// Chains every journal entry of this handle not yet in the store.
+    pub fn ingest_own(&self) -> Result<()> {
+        let _g = self
+            .ingesting
+            .lock()
+            .map_err(|_| Error::internal("ingest lock"))?;
+        let (mut full, sources) = self.snapshot()?;
+        // Full files first, each shard's one after the other: their records are older than
+        // the next file's (a thread's records stay in order). Each round chains the oldest
+        // full file of every shard that has one; once chained and synced, they are removed.
+        for f in &mut full {
+            f.reverse();
+        }
+        loop {
+            let round: Vec<Source> = full.iter_mut().filter_map(|f| f.pop()).collect();
+            if round.is_empty() {
+                break;
+            }
+            let done = self.chain(&round)?;
+            if round.iter().zip(&done).any(|(s, d)| s.limit != Some(*d)) {
+                // Later records wait for these (and nothing may be removed meanwhile).
+                return Err(Error::internal("a full journal file could not be chained"));
+            }
+            self.store.sync()?;
+            for s in &round {
+                self.remove_full(s)?;
+            }
+        }
+        if sources.is_empty() {
+            return Ok(());
+        }
+        let done = self.chain(&sources)?;
+        let rotate_at = self.rotate_at();
         for (s, d) in sources.iter().zip(&done) {
-            if *d < ROTATE_AT {
+            if *d < rotate_at {
                 continue;
             }
             // Everything chained and synced: start a new file and drop the old one.
             self.store.sync()?;
             for shard in &self.shards {
                 let mut cur = shard.lock().map_err(|_| Error::internal("journal lock"))?;
-                if cur.name == s.name && cur.written == *d {
-                    cur.file = None;
+                if cur.name == s.name && cur.written == *d && !cur.inherited() {
+                    cur.map = None;
+                    let file = cur.file.take();
                     cur.name.clear();
                     cur.written = 0;
                     let _ = std::fs::remove_file(&s.path);
                     drop(cur);
                     let key = meta_key(&s.name);
                     store::write(self.store.as_ref(), |tx| tx.meta_delete(&key))?;
+                    // The file lock goes last, once the file and its offset are gone.
+                    drop(file);
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Removes a full file that is chained (and the store synced) and its recorded offset.
+    fn remove_full(&self, s: &Source) -> Result<()> {
+        for shard in &self.shards {
+            let mut cur = shard.lock().map_err(|_| Error::internal("journal lock"))?;
+            let Some(i) = cur.full.iter().position(|f| f.name == s.name) else {
+                continue;
+            };
+            let f = cur.full.remove(i);
+            drop(cur);
+            let _ = std::fs::remove_file(&s.path);
+            let key = meta_key(&s.name);
+            store::write(self.store.as_ref(), |tx| tx.meta_delete(&key))?;
+            // The file lock goes last, once the file and its offset are gone.
+            drop(f);
+            break;
         }
         Ok(())
     }
@@ -531,22 +713,42 @@ impl AuditWriter {
         let own: Vec<String> = self
             .shards
             .iter()
-            .filter_map(|s| s.lock().ok().map(|c| c.name.clone()))
+            .filter_map(|s| {
+                s.lock().ok().map(|c| {
+                    let mut names: Vec<String> = c.full.iter().map(|f| f.name.clone()).collect();
+                    names.push(c.name.clone());
+                    names
+                })
+            })
+            .flatten()
             .filter(|n| !n.is_empty())
             .collect();
         let Ok(rd) = std::fs::read_dir(&self.dir) else {
             return Ok(0);
         };
+        // Oldest first: a thread whose window filled up has several files, and its records
+        // are chained in the order it made them.
+        let mut found: Vec<(std::time::SystemTime, String, PathBuf)> = rd
+            .flatten()
+            .filter_map(|ent| {
+                let name = ent.file_name().to_string_lossy().to_string();
+                if !name.ends_with(".j") || own.contains(&name) {
+                    return None;
+                }
+                let m = ent.metadata().ok()?;
+                let born = m.created().or_else(|_| m.modified()).ok()?;
+                Some((born, name, ent.path()))
+            })
+            .collect();
+        found.sort();
         let mut n = 0;
-        for ent in rd.flatten() {
-            let name = ent.file_name().to_string_lossy().to_string();
-            if !name.ends_with(".j") || own.contains(&name) {
-                continue;
-            }
-            let path = ent.path();
+        for (_, name, path) in found {
             let Ok(f) = File::open(&path) else { continue };
             if f.try_lock().is_err() {
                 continue; // its owner is alive
+            }
+            if !same_file(&f, &path) {
+                continue; // removed (by whoever chained it) between the open and the lock
             }
             let src = [Source {
                 path: path.clone(),
@@ -582,7 +784,9 @@ impl AuditWriter {
     pub fn pending(&self) -> bool {
         self.shards.iter().any(|s| {
             s.lock()
-                .map(|c| c.written > 0 && c.file.is_some())
+                .map(|c| {
+                    !c.inherited() && (!c.full.is_empty() || (c.written > 0 && c.file.is_some()))
+                })
                 .unwrap_or(false)
         })
     }
@@ -594,10 +798,15 @@ impl Drop for AuditWriter {
         // the files over.
         if self.ingest_own().is_ok() && self.store.sync().is_ok() {
             for s in &self.shards {
-                let name = match s.lock() {
+                let (file, name) = match s.lock() {
+                    Ok(mut cur) if cur.inherited() => {
+                        // A forked child's copy: the parent's files, not ours to remove.
+                        cur.forget();
+                        continue;
+                    }
                     Ok(mut cur) => {
-                        cur.file = None;
-                        std::mem::take(&mut cur.name)
+                        cur.map = None;
+                        (cur.file.take(), std::mem::take(&mut cur.name))
                     }
                     Err(_) => continue,
                 };
@@ -607,6 +816,7 @@ impl Drop for AuditWriter {
                 let _ = std::fs::remove_file(self.dir.join(&name));
                 let key = meta_key(&name);
                 let _ = store::write(self.store.as_ref(), |tx| tx.meta_delete(&key));
+                drop(file);
             }
         }
     }
@@ -651,5 +861,17 @@ mod tests {
         let n = c.len();
         c[n - 1] ^= 1;
         assert_eq!(parse_entries(&c).0.len(), 0);
+    }
+
+    #[test]
+    fn zero_padding_ends_the_data() {
+        // A pre-sized journal: entries, then zeros; or a magic byte alone before the zeros.
+        let mut b = frame(b"one");
+        let whole = b.len();
+        b.resize(whole + 4096, 0);
+        assert_eq!(parse_entries(&b), (vec![&b"one"[..]], whole));
+        b[whole] = ENTRY_MAGIC;
+        assert_eq!(parse_entries(&b), (vec![&b"one"[..]], whole));
+        assert_eq!(parse_entries(&[0u8; 64]).1, 0);
     }
 }

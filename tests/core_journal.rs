@@ -1,0 +1,380 @@
+//! The usage journal's files seen from outside: a killed process's journal is pre-sized
+//! (zeros after its last record, possibly a torn record there) and is taken over whole by
+//! the next process; records written across many journal files (a small window) are all
+//! chained once, in order; a journal file that cannot be sized refuses the operation
+//! (`AuditUnavailable`) unless the audit fails open. (A forked child writing through its
+//! parent's handle: `capi_rust.rs`.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod util;
+
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use kms::core::journal::parse_entries;
+use kms::core::*;
+use util::*;
+
+fn encrypts(k: &Kms, o: &Caller) -> Vec<AuditRecord> {
+    k.audit_query(
+        o,
+        &AuditFilter {
+            action: Some("encrypt".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn journals(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "j"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The journals left once the last handle is closed (its background thread may hold the
+/// handle for the few milliseconds of a pass, and then closes it itself).
+fn journals_after_close(dir: &Path) -> Vec<PathBuf> {
+    let t0 = std::time::Instant::now();
+    loop {
+        let left = journals(dir);
+        if left.is_empty() || t0.elapsed() > std::time::Duration::from_secs(5) {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Child body: encrypts `KMS_TEST_N` times under key "j" (each record's context names its
+/// number), then kills itself with SIGKILL at once (its background thread has most likely not
+/// chained the last records yet).
+#[test]
+#[ignore = "run as a child process by the tests below"]
+fn journal_child() {
+    let Ok(path) = std::env::var("KMS_TEST_STORE") else {
+        return;
+    };
+    let mut cfg = config(Path::new(&path));
+    if let Ok(w) = std::env::var("KMS_TEST_WINDOW") {
+        cfg.audit.journal_window = w.parse().unwrap();
+    }
+    let k = Kms::open(cfg).unwrap();
+    let o = k.owner().unwrap();
+    let n: usize = std::env::var("KMS_TEST_N").unwrap().parse().unwrap();
+    for i in 0..n {
+        let mut c = Context::new();
+        c.insert(format!("n{i:05}"), "x".into());
+        k.encrypt(&o, "j", b"x", &c).unwrap();
+    }
+    // SAFETY: kill(2) on this process's own pid; no memory is passed.
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    unreachable!("SIGKILL");
+}
+
+/// Runs [`journal_child`] for `n` encrypts (it dies by SIGKILL after the last one returned)
+/// and returns its pid.
+fn run_and_kill(s: &TestStore, n: usize, window: Option<u64>) -> u32 {
+    let mut env = vec![
+        ("KMS_TEST_STORE", s.path.to_str().unwrap().to_string()),
+        ("KMS_TEST_N", n.to_string()),
+    ];
+    if let Some(w) = window {
+        env.push(("KMS_TEST_WINDOW", w.to_string()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut ch = child("journal_child", &env)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = ch.id();
+    let status = ch.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "the child: {status:?}"
+    );
+    pid
+}
+
+#[test]
+fn a_killed_process_journal_with_zero_padding_or_a_torn_record_is_taken_over_whole() {
+    let s = TestStore::new();
+    let dir = s.config().journal_dir;
+    {
+        let (k, o) = s.open_owner();
+        k.create_key(&o, &aes("j")).unwrap();
+    }
+    // No handle of this process is open while the child's journal is looked at.
+    assert!(journals_after_close(&dir).is_empty());
+    // (torn tail written after the child's last record, records the child made)
+    type Tear = fn(&[u8]) -> Vec<u8>;
+    let cases: [(&str, Tear, usize); 4] = [
+        ("zero padding only", |_| Vec::new(), 40),
+        ("a lone magic byte", |_| vec![0xA5], 3),
+        ("half a record", |e: &[u8]| e[..e.len() / 2].to_vec(), 25),
+        (
+            "a record without its CRC",
+            |e: &[u8]| e[..e.len() - 4].to_vec(),
+            1,
+        ),
+    ];
+    let mut total = 0;
+    for (what, tear, n) in cases {
+        let pid = run_and_kill(&s, n, None);
+        total += n;
+        // The child's journal: pre-sized, its records, then zeros.
+        let mine: Vec<PathBuf> = journals(&dir)
+            .into_iter()
+            .filter(|p| {
+                let f = p.file_name().unwrap().to_string_lossy().to_string();
+                f.starts_with(&format!("{pid}-"))
+            })
+            .collect();
+        assert!(!mine.is_empty(), "{what}: the killed child's journal");
+        let mut seen = 0;
+        for p in &mine {
+            let mut data = std::fs::read(p).unwrap();
+            let (entries, used) = parse_entries(&data);
+            seen += entries.len();
+            assert!(
+                data.len() > used + 4096,
+                "{what}: the journal is pre-sized ({} bytes, {used} used)",
+                data.len()
+            );
+            assert!(data[used..].iter().all(|b| *b == 0), "{what}: zeros after");
+            // Tear a record into the padding (a process killed mid-append, or a power loss
+            // that kept only part of the last pages).
+            if entries.is_empty() {
+                continue;
+            }
+            let first = {
+                let (_, one) = kms::core::journal::parse_entries_max(&data, 1);
+                data[..one].to_vec()
+            };
+            let torn = tear(&first);
+            data[used..used + torn.len()].copy_from_slice(&torn);
+            // (in place: the file must still be the child's, not a new one)
+            let mut f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+            f.seek(SeekFrom::Start(used as u64)).unwrap();
+            f.write_all(&torn).unwrap();
+            drop(f);
+            assert_eq!(
+                parse_entries(&data).1,
+                used,
+                "{what}: the torn tail is not read"
+            );
+        }
+        assert!(seen > 0, "{what}: the child's records are in its journal");
+        // A fresh handle takes the dead child's journal over at open.
+        let (k, o) = s.open_owner();
+        let recs = encrypts(&k, &o);
+        let of_child: Vec<String> = recs
+            .iter()
+            .filter(|r| r.pid == pid)
+            .map(|r| r.context.clone())
+            .collect();
+        let want: Vec<String> = (0..n).map(|i| format!("n{i:05}")).collect();
+        assert_eq!(
+            of_child, want,
+            "{what}: every record of the child, once, in order"
+        );
+        assert_eq!(recs.len(), total, "{what}: no record lost or chained twice");
+        assert!(k.audit_verify(&o, None).unwrap().ok(), "{what}: chain");
+        assert_eq!(
+            k.describe_key(&o, "j").unwrap().versions[0].uses,
+            total as u64
+        );
+        drop(k);
+        let left = journals_after_close(&dir);
+        assert!(left.is_empty(), "{what}: journals removed: {left:?}");
+    }
+}
+
+#[test]
+fn records_across_many_small_journal_windows_are_all_chained_once_in_order() {
+    // The smallest window holds a few hundred records; each record here is about 1 KiB
+    // (a long context key), so a window fills every ~60 records, much faster than the
+    // background chaining runs: each thread's records spread over many journal files.
+    let s = TestStore::new();
+    let mut cfg = s.config();
+    cfg.audit.journal_window = 1;
+    let dir = cfg.journal_dir.clone();
+    let k = Kms::open(cfg).unwrap();
+    let o = k.owner().unwrap();
+    k.create_key(&o, &aes("j")).unwrap();
+    const THREADS: usize = 3;
+    const PER_THREAD: usize = 1500;
+    let pad = "p".repeat(1000);
+    let names = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        // Watches the journal folder: files come and go while the threads write.
+        sc.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                names.lock().unwrap().extend(journals(&dir));
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        });
+        let writers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (k, o, pad) = (k.clone(), o.clone(), pad.clone());
+                sc.spawn(move || {
+                    for i in 0..PER_THREAD {
+                        let mut c = Context::new();
+                        c.insert(format!("t{t}n{i:05}{pad}"), "x".into());
+                        k.encrypt(&o, "j", b"x", &c).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    k.flush().unwrap();
+    let recs = encrypts(&k, &o);
+    assert_eq!(
+        recs.len(),
+        THREADS * PER_THREAD,
+        "every record chained once"
+    );
+    for t in 0..THREADS {
+        let mine: Vec<String> = recs
+            .iter()
+            .filter(|r| r.context.starts_with(&format!("t{t}n")))
+            .map(|r| r.context[..format!("t{t}n00000").len()].to_string())
+            .collect();
+        let want: Vec<String> = (0..PER_THREAD).map(|i| format!("t{t}n{i:05}")).collect();
+        assert_eq!(mine, want, "thread {t}'s records, in order");
+    }
+    assert!(k.audit_verify(&o, None).unwrap().ok());
+    assert_eq!(
+        k.describe_key(&o, "j").unwrap().versions[0].uses,
+        (THREADS * PER_THREAD) as u64
+    );
+    let seen = names.lock().unwrap().len();
+    assert!(
+        seen > THREADS,
+        "the threads' records went to more than one file each ({seen} files seen)"
+    );
+    drop(k);
+    let left = journals_after_close(&dir);
+    assert!(left.is_empty(), "every journal removed: {left:?}");
+}
+
+#[test]
+fn a_killed_process_with_many_full_journal_files_loses_nothing() {
+    // A small window in the child: its records fill file after file; killed before it chains
+    // them all, its full files and its current one are taken over.
+    let s = TestStore::new();
+    let dir = s.config().journal_dir;
+    {
+        let (k, o) = s.open_owner();
+        k.create_key(&o, &aes("j")).unwrap();
+    }
+    let n = 3000;
+    let pid = run_and_kill(&s, n, Some(1));
+    let files = journals(&dir)
+        .iter()
+        .filter(|p| {
+            let f = p.file_name().unwrap().to_string_lossy().to_string();
+            f.starts_with(&format!("{pid}-"))
+        })
+        .count();
+    eprintln!("the killed child left {files} journal files");
+    assert!(files >= 2, "full files and the current one ({files})");
+    let (k, o) = s.open_owner();
+    let of_child: Vec<String> = encrypts(&k, &o)
+        .iter()
+        .filter(|r| r.pid == pid)
+        .map(|r| r.context.clone())
+        .collect();
+    let want: Vec<String> = (0..n).map(|i| format!("n{i:05}")).collect();
+    assert_eq!(of_child, want, "every record of the child, once, in order");
+    assert!(k.audit_verify(&o, None).unwrap().ok());
+    drop(k);
+    let left = journals_after_close(&dir);
+    assert!(left.is_empty(), "journals removed: {left:?}");
+}
+
+/// Child body: with a file-size limit below the journal's window (so a new journal file
+/// cannot be sized), encrypts once on a new thread and prints the outcome.
+#[test]
+#[ignore = "run as a child process by the tests below"]
+fn journal_child_size_limited() {
+    let Ok(path) = std::env::var("KMS_TEST_STORE") else {
+        return;
+    };
+    let mut cfg = config(Path::new(&path));
+    cfg.audit.fail_closed = std::env::var("KMS_TEST_FAIL_OPEN").is_err();
+    let k = Kms::open(cfg).unwrap();
+    let o = k.owner().unwrap();
+    let limit = libc::rlimit {
+        rlim_cur: 1 << 20,
+        rlim_max: 1 << 20,
+    };
+    // SAFETY: ignores SIGXFSZ (so a write past the limit fails with EFBIG instead of killing
+    // the process) and sets this process's file-size limit from a valid struct.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+    }
+    // On a new thread: a journal file of its own (this thread's one exists already, it
+    // holds the authentication's record).
+    let r = std::thread::spawn(move || k.encrypt(&o, "j", b"x", &Context::new()))
+        .join()
+        .unwrap();
+    match r {
+        Ok(_) => println!("@ok"),
+        Err(e) => println!("@{:?}", e.kind()),
+    }
+}
+
+#[test]
+fn a_journal_file_that_cannot_be_sized_refuses_the_operation_when_fail_closed() {
+    let s = TestStore::new();
+    let dir = s.config().journal_dir;
+    {
+        let (k, o) = s.open_owner();
+        k.create_key(&o, &aes("j")).unwrap();
+    }
+    assert!(journals_after_close(&dir).is_empty());
+    for (fail_open, want) in [(false, "@AuditUnavailable"), (true, "@ok")] {
+        let mut env = vec![("KMS_TEST_STORE", s.path.to_str().unwrap())];
+        if fail_open {
+            env.push(("KMS_TEST_FAIL_OPEN", "1"));
+        }
+        let out = child("journal_child_size_limited", &env).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "child: {text}");
+        let got = text
+            .lines()
+            .find_map(|l| l.find('@').map(|i| &l[i..]))
+            .unwrap_or_default();
+        assert_eq!(got, want, "fail open: {fail_open}");
+        // The journal that could not be sized is not left behind (the child's other one,
+        // holding its authentication record, may be, for the next handle to take over).
+        for j in journals(&dir) {
+            let data = std::fs::read(&j).unwrap();
+            assert!(
+                !parse_entries(&data).0.is_empty(),
+                "{j:?} (fail open: {fail_open})"
+            );
+        }
+    }
+    // No encrypt record: refused in one case, not recordable in the other.
+    let (k, o) = s.open_owner();
+    assert!(encrypts(&k, &o).is_empty());
+    assert!(k.audit_verify(&o, None).unwrap().ok());
+}
