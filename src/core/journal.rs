@@ -665,6 +665,24 @@ mod tests {
     }
 
     #[test]
+    fn merge_keeps_file_order_and_caps() {
+        // File 0 has an out-of-order time (a thread's records keep their order anyway).
+        let runs: Vec<Vec<(i64, char)>> = vec![
+            vec![(1, 'a'), (5, 'b'), (3, 'c')],
+            vec![(2, 'x'), (5, 'y')],
+            vec![],
+        ];
+        let (order, taken) = merge_by_time(&runs, usize::MAX);
+        let got: Vec<char> = order.iter().map(|(i, j)| runs[*i][*j].1).collect();
+        assert_eq!(got, vec!['a', 'x', 'b', 'c', 'y']);
+        assert_eq!(taken, vec![3, 2, 0]);
+        let (order, taken) = merge_by_time(&runs, 3);
+        assert_eq!(order, vec![(0, 0), (1, 0), (0, 1)]);
+        assert_eq!(taken, vec![2, 1, 0]);
+        assert!(merge_by_time::<u8>(&[], 10).0.is_empty());
+    }
+
+    #[test]
     fn torn_tail_stops_the_scan() {
         let mut b = frame(b"one");
         b.extend(frame(b"two"));
