@@ -60,26 +60,77 @@ fn put(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
+/// The bytes [`record_hash`] hashes, appended to `m` (cleared first).
+fn hash_message(m: &mut Vec<u8>, store_id: &[u8], prev: &[u8], seq: u64, r: &RecordRef<'_>) {
+    m.clear();
+    m.extend_from_slice(b"kms-audit-v1");
+    put(m, prev);
+    put(m, store_id);
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(&r.time.to_be_bytes());
+    m.extend_from_slice(&r.keyring.to_be_bytes());
+    put(m, r.identity.as_bytes());
+    put(m, r.action.as_bytes());
+    m.extend_from_slice(&r.key_id.map(|k| k as i128).unwrap_or(-1).to_be_bytes());
+    m.extend_from_slice(&r.key_version.map(|k| k as i64).unwrap_or(-1).to_be_bytes());
+    put(m, r.outcome.name().as_bytes());
+    put(m, r.error.as_bytes());
+    put(m, r.context.as_bytes());
+    m.extend_from_slice(&r.pid.to_be_bytes());
+    put(m, r.request_id.as_bytes());
+    put(m, r.detail.as_bytes());
+}
+
 /// The hash of a record: SHA-256 over the previous hash, the store id and every field.
 pub fn record_hash(store_id: &[u8], prev: &[u8], r: &AuditRecord) -> Vec<u8> {
     let mut m = Vec::with_capacity(256);
-    m.extend_from_slice(b"kms-audit-v1");
-    put(&mut m, prev);
-    put(&mut m, store_id);
-    m.extend_from_slice(&r.seq.to_be_bytes());
-    m.extend_from_slice(&r.time.to_be_bytes());
-    m.extend_from_slice(&r.keyring.to_be_bytes());
-    put(&mut m, r.identity.as_bytes());
-    put(&mut m, r.action.as_bytes());
-    m.extend_from_slice(&r.key_id.map(|k| k as i128).unwrap_or(-1).to_be_bytes());
-    m.extend_from_slice(&r.key_version.map(|k| k as i64).unwrap_or(-1).to_be_bytes());
-    put(&mut m, r.outcome.name().as_bytes());
-    put(&mut m, r.error.as_bytes());
-    put(&mut m, r.context.as_bytes());
-    m.extend_from_slice(&r.pid.to_be_bytes());
-    put(&mut m, r.request_id.as_bytes());
-    put(&mut m, r.detail.as_bytes());
+    hash_message(&mut m, store_id, prev, r.seq, &RecordRef::of(r));
     crypto::digest(HashAlg::Sha256, &m)
+}
+
+/// [`record_hash`] of borrowed fields at position `seq`, with a reused message buffer.
+pub fn record_hash_ref(
+    m: &mut Vec<u8>,
+    store_id: &[u8],
+    prev: &[u8],
+    seq: u64,
+    r: &RecordRef<'_>,
+) -> [u8; 32] {
+    hash_message(m, store_id, prev, seq, r);
+    crypto::sha256(m)
+}
+
+/// A record ready to be inserted: borrowed fields, its position and its chain links.
+#[derive(Clone, Copy, Debug)]
+pub struct ChainedRef<'a> {
+    pub seq: u64,
+    pub rec: RecordRef<'a>,
+    pub prev_hash: &'a [u8],
+    pub hash: &'a [u8],
+}
+
+impl ChainedRef<'_> {
+    /// The owned record these fields describe.
+    pub fn to_record(&self) -> AuditRecord {
+        let r = &self.rec;
+        AuditRecord {
+            seq: self.seq,
+            time: r.time,
+            keyring: r.keyring,
+            identity: r.identity.to_string(),
+            action: r.action.to_string(),
+            key_id: r.key_id,
+            key_version: r.key_version,
+            outcome: r.outcome,
+            error: r.error.to_string(),
+            context: r.context.to_string(),
+            pid: r.pid,
+            request_id: r.request_id.to_string(),
+            detail: r.detail.to_string(),
+            prev_hash: self.prev_hash.to_vec(),
+            hash: self.hash.to_vec(),
+        }
+    }
 }
 
 /// Appends records inside an open write transaction, chaining each to the current head.
@@ -92,7 +143,61 @@ pub fn append_in_tx(tx: &mut dyn Tx, store_id: &[u8], records: &mut [AuditRecord
         r.hash = record_hash(store_id, &r.prev_hash, r);
         prev = r.hash.clone();
     }
-    tx.audit_append_many(records)
+    let rows: Vec<ChainedRef<'_>> = records
+        .iter()
+        .map(|r| ChainedRef {
+            seq: r.seq,
+            rec: RecordRef::of(r),
+            prev_hash: &r.prev_hash,
+            hash: &r.hash,
+        })
+        .collect();
+    tx.audit_append_many(&rows)
+}
+
+/// Reused buffers of [`append_refs_in_tx`].
+#[derive(Default)]
+pub struct ChainScratch {
+    msg: Vec<u8>,
+    hashes: Vec<[u8; 32]>,
+}
+
+/// [`append_in_tx`] for borrowed usage records (the background chaining path): the same
+/// links and rows, without building an [`AuditRecord`] per record.
+pub fn append_refs_in_tx(
+    tx: &mut dyn Tx,
+    store_id: &[u8],
+    records: &[RecordRef<'_>],
+    scratch: &mut ChainScratch,
+) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let (head_seq, head) = tx.audit_head()?;
+    let ChainScratch { msg, hashes } = scratch;
+    hashes.clear();
+    for (i, r) in records.iter().enumerate() {
+        let prev: &[u8] = match i {
+            0 => &head,
+            _ => &hashes[i - 1],
+        };
+        let h = record_hash_ref(msg, store_id, prev, head_seq + 1 + i as u64, r);
+        hashes.push(h);
+    }
+    let rows: Vec<ChainedRef<'_>> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ChainedRef {
+            seq: head_seq + 1 + i as u64,
+            rec: *r,
+            prev_hash: match i {
+                0 => &head,
+                _ => &hashes[i - 1],
+            },
+            hash: &hashes[i],
+        })
+        .collect();
+    tx.audit_append_many(&rows)
 }
 
 /// The result of walking the chain.
@@ -531,12 +636,12 @@ impl<'a> Reader<'a> {
         a.copy_from_slice(b);
         Ok(u64::from_be_bytes(a))
     }
-    fn string(&mut self) -> Result<String> {
+    fn str(&mut self) -> Result<&'a str> {
         let n = self.u32()? as usize;
         if n > MAX_RECORD {
             return Err(Error::integrity("audit record field too long"));
         }
-        String::from_utf8(self.take(n)?.to_vec())
+        std::str::from_utf8(self.take(n)?)
             .map_err(|_| Error::integrity("audit record field is not UTF-8"))
     }
     fn flag(&mut self) -> Result<bool> {
@@ -551,8 +656,37 @@ impl<'a> Reader<'a> {
 /// A decoded usage record with its use counts.
 pub type DecodedRecord = (AuditRecord, Option<(u64, u32)>, Option<u64>);
 
+/// A decoded usage record borrowing its text from the encoding, with its use counts.
+pub type DecodedRef<'a> = (RecordRef<'a>, Option<(u64, u32)>, Option<u64>);
+
 /// Decodes what [`encode_record`] wrote; any malformed input is an `Integrity` error.
 pub fn decode_record(b: &[u8]) -> Result<DecodedRecord> {
+    let (r, use_of, grant) = decode_record_ref(b)?;
+    Ok((
+        AuditRecord {
+            seq: 0,
+            time: r.time,
+            keyring: r.keyring,
+            identity: r.identity.to_string(),
+            action: r.action.to_string(),
+            key_id: r.key_id,
+            key_version: r.key_version,
+            outcome: r.outcome,
+            error: r.error.to_string(),
+            context: r.context.to_string(),
+            pid: r.pid,
+            request_id: r.request_id.to_string(),
+            detail: r.detail.to_string(),
+            prev_hash: Vec::new(),
+            hash: Vec::new(),
+        },
+        use_of,
+        grant,
+    ))
+}
+
+/// [`decode_record`] without copying the text fields (the same checks).
+pub fn decode_record_ref(b: &[u8]) -> Result<DecodedRef<'_>> {
     if b.len() > MAX_RECORD {
         return Err(Error::integrity("audit record too long"));
     }
@@ -562,8 +696,8 @@ pub fn decode_record(b: &[u8]) -> Result<DecodedRecord> {
     }
     let time = r.u64()? as i64;
     let keyring = r.u64()?;
-    let identity = r.string()?;
-    let action = r.string()?;
+    let identity = r.str()?;
+    let action = r.str()?;
     let key_id = if r.flag()? { Some(r.u64()?) } else { None };
     let key_version = if r.flag()? { Some(r.u32()?) } else { None };
     let outcome = match r.u8()? {
@@ -572,11 +706,11 @@ pub fn decode_record(b: &[u8]) -> Result<DecodedRecord> {
         2 => Outcome::Error,
         _ => return Err(Error::integrity("audit record outcome is malformed")),
     };
-    let error = r.string()?;
-    let context = r.string()?;
+    let error = r.str()?;
+    let context = r.str()?;
     let pid = r.u32()?;
-    let request_id = r.string()?;
-    let detail = r.string()?;
+    let request_id = r.str()?;
+    let detail = r.str()?;
     let use_of = if r.flag()? {
         Some((r.u64()?, r.u32()?))
     } else {
@@ -587,8 +721,7 @@ pub fn decode_record(b: &[u8]) -> Result<DecodedRecord> {
         return Err(Error::integrity("trailing bytes after audit record"));
     }
     Ok((
-        AuditRecord {
-            seq: 0,
+        RecordRef {
             time,
             keyring,
             identity,
@@ -601,12 +734,20 @@ pub fn decode_record(b: &[u8]) -> Result<DecodedRecord> {
             pid,
             request_id,
             detail,
-            prev_hash: Vec::new(),
-            hash: Vec::new(),
         },
         use_of,
         grant,
     ))
+}
+
+/// The time field of an encoded usage record (the merge key), without decoding the rest;
+/// `None` if the encoding is too short or of an unknown codec.
+pub fn record_time(b: &[u8]) -> Option<i64> {
+    if b.first() != Some(&1) {
+        return None;
+    }
+    let t: [u8; 8] = b.get(1..9)?.try_into().ok()?;
+    Some(i64::from_be_bytes(t))
 }
 
 #[cfg(test)]
@@ -640,5 +781,132 @@ mod tests {
         for n in 0..b.len() {
             assert!(decode_record(&b[..n]).is_err());
         }
+    }
+}
+
+#[cfg(test)]
+mod hash_tests {
+    use super::*;
+    use crate::core::store::Tx;
+
+    fn sample() -> AuditRecord {
+        AuditRecord {
+            seq: 77,
+            time: 1_700_000_000_123_456,
+            keyring: 3,
+            identity: "alice".into(),
+            action: "encrypt".into(),
+            key_id: Some(9),
+            key_version: Some(2),
+            outcome: Outcome::Denied,
+            error: "access denied".into(),
+            context: "tenant".into(),
+            pid: 4242,
+            request_id: "r-1".into(),
+            detail: "d".into(),
+            prev_hash: vec![],
+            hash: vec![],
+        }
+    }
+
+    /// The hashed bytes are the at-rest definition (docs/at-rest.md): these values were
+    /// computed before the borrowed hashing path existed and must never change.
+    #[test]
+    fn record_hash_is_stable() {
+        let r = sample();
+        let r2 = AuditRecord {
+            key_id: None,
+            key_version: None,
+            outcome: Outcome::Ok,
+            error: String::new(),
+            ..r.clone()
+        };
+        let sid = b"0123456789abcdef";
+        let h1 = record_hash(sid, &[], &r);
+        let h2 = record_hash(sid, &h1, &r2);
+        assert_eq!(
+            crate::core::seal::hex(&h1),
+            "097673c7416d5e07e99f41f4ad5f9ec230c806ef138429c58b0acbcf2a3e975b"
+        );
+        assert_eq!(
+            crate::core::seal::hex(&h2),
+            "fa2609d2c0ce61eb05d176a837dfb8fba886093ecda3ad7a4b9b9ddea205043f"
+        );
+        let mut m = Vec::new();
+        assert_eq!(
+            record_hash_ref(&mut m, sid, &[], 77, &RecordRef::of(&r)).to_vec(),
+            h1
+        );
+        assert_eq!(
+            record_hash_ref(&mut m, sid, &h1, 77, &RecordRef::of(&r2)).to_vec(),
+            h2
+        );
+    }
+
+    #[test]
+    fn borrowed_decode_matches_owned() {
+        let r = AuditRecord { seq: 0, ..sample() };
+        let b = encode_record(&r, Some((9, 2)), Some(5));
+        let (d, u, g) = decode_record(&b).unwrap();
+        let (v, u2, g2) = decode_record_ref(&b).unwrap();
+        assert_eq!(d, r);
+        assert_eq!((u, g), (u2, g2));
+        assert_eq!(record_time(&b), Some(r.time));
+        let mut m = Vec::new();
+        assert_eq!(
+            record_hash_ref(&mut m, b"s", b"p", 5, &v).to_vec(),
+            record_hash(b"s", b"p", &AuditRecord { seq: 5, ..d })
+        );
+        for n in 0..b.len() {
+            assert!(decode_record_ref(&b[..n]).is_err());
+        }
+        assert_eq!(record_time(&b[..8]), None);
+    }
+
+    /// Usage records chained through the borrowed path and records chained through
+    /// `append_in_tx` make one chain that `verify` accepts.
+    #[test]
+    fn borrowed_chaining_verifies() {
+        let dir = std::env::temp_dir().join(format!(
+            "kms-chain-{}-{}",
+            std::process::id(),
+            crate::core::seal::hex(&crate::core::crypto::random_vec(6).unwrap())
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = crate::core::store::sqlite::SqliteStore::open(&dir.join("s.db")).unwrap();
+        let sid = b"0123456789abcdef";
+        let recs: Vec<AuditRecord> = (0..100)
+            .map(|i| AuditRecord {
+                time: 1000 + i,
+                request_id: format!("r{i}"),
+                ..sample()
+            })
+            .collect();
+        let views: Vec<RecordRef<'_>> = recs.iter().map(RecordRef::of).collect();
+        let mut scratch = ChainScratch::default();
+        crate::core::store::write(&st, |tx: &mut dyn Tx| {
+            append_in_tx(tx, sid, &mut [sample()])?;
+            append_refs_in_tx(tx, sid, &views[..37], &mut scratch)?;
+            append_refs_in_tx(tx, sid, &views[37..], &mut scratch)?;
+            append_in_tx(tx, sid, &mut [sample()])
+        })
+        .unwrap();
+        let rep = crate::core::store::read(&st, |tx| verify(tx, sid, None)).unwrap();
+        assert!(rep.ok(), "{:?}", rep.problem);
+        assert_eq!(rep.records, 102);
+        let got = crate::core::store::read(&st, |tx| {
+            tx.audit_query(&AuditFilter {
+                after_seq: Some(1),
+                limit: Some(100),
+                ..Default::default()
+            })
+        })
+        .unwrap();
+        for (g, r) in got.iter().zip(&recs) {
+            assert_eq!(g.request_id, r.request_id);
+            assert_eq!(g.time, r.time);
+        }
+        drop(st);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

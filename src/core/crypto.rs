@@ -306,6 +306,13 @@ pub fn digest(alg: HashAlg, data: &[u8]) -> Vec<u8> {
     lc_digest::digest(alg.lc(), data).as_ref().to_vec()
 }
 
+/// One-shot SHA-256 into an array (no allocation).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(lc_digest::digest(&lc_digest::SHA256, data).as_ref());
+    out
+}
+
 /// A streaming digest (multi-part `C_DigestUpdate`).
 #[derive(Clone)]
 pub struct DigestCtx {

@@ -25,14 +25,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::boundary::mapped::{self, MappedWindow};
-use crate::core::audit::{self, decode_record, AuditConfig, Durability, MAX_RECORD};
+use crate::core::audit::{self, AuditConfig, Durability, MAX_RECORD};
 use crate::core::error::{Error, ErrorKind, Result};
 use crate::core::model::AuditRecord;
 use crate::core::store::{self, Store};
 
 const ENTRY_MAGIC: u8 = 0xA5;
 /// Most records chained in one transaction.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 4096;
 /// Start a new journal file once this much has been chained.
 const ROTATE_AT: u64 = 4 * 1024 * 1024;
 /// Default size of a journal file (the window its records are copied into): [`ROTATE_AT`]
@@ -210,31 +210,30 @@ impl std::hash::Hasher for ThreadNumber {
     }
 }
 
-/// Merges per-file runs (each in file order) by time, keeping each file's order.
-fn merge_by_time(
-    all: Vec<(i64, usize, audit::DecodedRecord)>,
-    files: usize,
-) -> Vec<(i64, usize, audit::DecodedRecord)> {
-    let total = all.len();
-    let mut runs: Vec<std::collections::VecDeque<(i64, usize, audit::DecodedRecord)>> =
-        (0..files).map(|_| Default::default()).collect();
-    for e in all {
-        let i = e.1;
-        runs[i].push_back(e);
-    }
-    let mut out = Vec::with_capacity(total);
-    loop {
-        let next = runs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.front().map(|e| (e.0, i)))
-            .min();
-        let Some((_, i)) = next else { break };
-        if let Some(e) = runs[i].pop_front() {
-            out.push(e);
+/// A journal entry in an ingestion pass: its time, its payload, the offset after it.
+type Entry<'a> = (i64, (&'a [u8], usize));
+
+/// Merges per-file runs (each in file order, entries as (time, ...)) by time, keeping each
+/// file's order (ties go to the lower file index); takes at most `max` entries. Returns
+/// (file, index in its run) in chain order and how many entries of each run were taken.
+fn merge_by_time<T>(runs: &[Vec<(i64, T)>], max: usize) -> (Vec<(usize, usize)>, Vec<usize>) {
+    let mut taken = vec![0usize; runs.len()];
+    let total: usize = runs.iter().map(Vec::len).sum();
+    let mut out = Vec::with_capacity(total.min(max));
+    while out.len() < max {
+        let mut best: Option<(i64, usize)> = None;
+        for (i, run) in runs.iter().enumerate() {
+            if let Some(e) = run.get(taken[i]) {
+                if best.is_none_or(|b| (e.0, i) < b) {
+                    best = Some((e.0, i));
+                }
+            }
         }
+        let Some((_, i)) = best else { break };
+        out.push((i, taken[i]));
+        taken[i] += 1;
     }
-    out
+    (out, taken)
 }
 
 /// The audit writer of one store handle: the journal files and their ingestion into the
@@ -247,7 +246,16 @@ pub struct AuditWriter {
     shards: Vec<Mutex<Current>>,
     /// One ingestion at a time in this handle.
     ingesting: Mutex<()>,
+    /// Buffers reused by every ingestion pass.
+    scratch: Mutex<Scratch>,
     unsynced: AtomicBool,
+}
+
+/// What an ingestion pass reuses: one read buffer per journal file, the hashing buffers.
+#[derive(Default)]
+struct Scratch {
+    bufs: Vec<Vec<u8>>,
+    chain: audit::ChainScratch,
 }
 
 /// One journal file to chain in an ingestion pass: path, name, and how far it may be read
@@ -286,7 +294,7 @@ fn same_file(f: &File, path: &std::path::Path) -> bool {
 
 /// Most bytes read from one journal file in one pass (an entry is at most
 /// `MAX_RECORD + 9`, so a pass always sees at least one whole entry).
-const READ_CHUNK: u64 = 256 * 1024;
+const READ_CHUNK: u64 = 512 * 1024;
 
 impl AuditWriter {
     pub fn new(
@@ -314,6 +322,7 @@ impl AuditWriter {
                 })
                 .collect(),
             ingesting: Mutex::new(()),
+            scratch: Mutex::new(Scratch::default()),
             unsynced: AtomicBool::new(false),
         }
     }
@@ -634,45 +643,64 @@ impl AuditWriter {
                 .map(|k| Ok(offset_of(tx.meta_get(k)?)))
                 .collect::<Result<Vec<u64>>>()
         })?;
-        let mut to = from.clone();
-        // (time, source index, record, use, grant)
-        let mut all: Vec<(i64, usize, audit::DecodedRecord)> = Vec::new();
-        let per_file = (MAX_BATCH / sources.len().max(1)).max(1);
-        for (i, s) in sources.iter().enumerate() {
-            let start = from[i];
-            if s.limit.is_some_and(|l| l <= start) {
+        let mut guard = self
+            .scratch
+            .lock()
+            .map_err(|_| Error::internal("ingest scratch lock"))?;
+        let Scratch { bufs, chain } = &mut *guard;
+        if bufs.len() < sources.len() {
+            bufs.resize_with(sources.len(), Vec::new);
+        }
+        // Read what each file holds past its offset (a bounded chunk), into reused buffers.
+        for ((s, start), buf) in sources.iter().zip(&from).zip(bufs.iter_mut()) {
+            buf.clear();
+            if s.limit.is_some_and(|l| l <= *start) {
                 continue;
             }
             let Ok(mut f) = File::open(&s.path) else {
                 continue;
             };
-            f.seek(SeekFrom::Start(start))?;
+            f.seek(SeekFrom::Start(*start))?;
             let want = match s.limit {
                 Some(l) => (l - start).min(READ_CHUNK),
                 None => READ_CHUNK,
             };
-            let mut buf = Vec::new();
-            (&mut f).take(want).read_to_end(&mut buf)?;
-            let (entries, used) = parse_entries_max(&buf, per_file);
-            if entries.is_empty() {
-                continue;
-            }
-            for e in entries {
-                let d = decode_record(e)?;
-                all.push((d.0.time, i, d));
-            }
-            to[i] = start + used as u64;
+            buf.reserve(want as usize);
+            (&mut f).take(want).read_to_end(buf)?;
         }
-        if all.is_empty() {
-            return Ok(from);
+        // Each file's whole entries: (time, payload, offset after the entry).
+        let mut runs: Vec<Vec<Entry<'_>>> = Vec::with_capacity(sources.len());
+        for buf in bufs.iter().take(sources.len()) {
+            let (entries, _) = parse_entries_max(buf, MAX_BATCH);
+            let mut end = 0usize;
+            let mut run = Vec::with_capacity(entries.len());
+            for e in entries {
+                end += e.len() + 9;
+                let t = match audit::record_time(e) {
+                    Some(t) => t,
+                    None => return Err(Error::integrity("audit record truncated")),
+                };
+                run.push((t, (e, end)));
+            }
+            runs.push(run);
         }
         // Entries of one file keep their order (a thread's records are in one file, in the
         // order it made them); files are merged by time.
-        let all = merge_by_time(all, sources.len());
+        let (order, taken) = merge_by_time(&runs, MAX_BATCH);
+        if order.is_empty() {
+            return Ok(from);
+        }
+        let mut to = from.clone();
+        for (i, n) in taken.iter().enumerate() {
+            if *n > 0 {
+                to[i] = from[i] + runs[i][n - 1].1 .1 as u64;
+            }
+        }
         let mut uses: HashMap<(u64, u32), u64> = HashMap::new();
         let mut grants: HashMap<u64, u64> = HashMap::new();
-        let mut recs = Vec::with_capacity(all.len());
-        for (_, _, (r, u, g)) in all {
+        let mut recs = Vec::with_capacity(order.len());
+        for (i, j) in order {
+            let (r, u, g) = audit::decode_record_ref(runs[i][j].1 .0)?;
             if let Some(k) = u {
                 *uses.entry(k).or_insert(0) += 1;
             }
@@ -681,8 +709,7 @@ impl AuditWriter {
             }
             recs.push(r);
         }
-        let sid = self.store_id.clone();
-        let mut recs = Some(recs);
+        let sid = &self.store_id;
         let applied = store::write_quiet(self.store.as_ref(), |tx| {
             // Re-check inside the transaction: another handle may have taken a file over.
             for (k, f) in keys.iter().zip(&from) {
@@ -690,8 +717,7 @@ impl AuditWriter {
                     return Ok(false);
                 }
             }
-            let mut batch = recs.take().unwrap_or_default();
-            audit::append_in_tx(tx, &sid, &mut batch)?;
+            audit::append_refs_in_tx(tx, sid, &recs, chain)?;
             for ((k, v), n) in &uses {
                 tx.version_add_uses(*k, *v, *n)?;
             }
@@ -846,6 +872,24 @@ mod tests {
             }
             assert_eq!(crc32(&data[..n]), !c, "length {n}");
         }
+    }
+
+    #[test]
+    fn merge_keeps_file_order_and_caps() {
+        // File 0 has an out-of-order time (a thread's records keep their order anyway).
+        let runs: Vec<Vec<(i64, char)>> = vec![
+            vec![(1, 'a'), (5, 'b'), (3, 'c')],
+            vec![(2, 'x'), (5, 'y')],
+            vec![],
+        ];
+        let (order, taken) = merge_by_time(&runs, usize::MAX);
+        let got: Vec<char> = order.iter().map(|(i, j)| runs[*i][*j].1).collect();
+        assert_eq!(got, vec!['a', 'x', 'b', 'c', 'y']);
+        assert_eq!(taken, vec![3, 2, 0]);
+        let (order, taken) = merge_by_time(&runs, 3);
+        assert_eq!(order, vec![(0, 0), (1, 0), (0, 1)]);
+        assert_eq!(taken, vec![2, 1, 0]);
+        assert!(merge_by_time::<u8>(&[], 10).0.is_empty());
     }
 
     #[test]

@@ -71,11 +71,11 @@ pub trait Tx {
     /// The last record's sequence number and hash (0 and empty for an empty trail).
     fn audit_head(&mut self) -> Result<(u64, Vec<u8>)>;
     fn audit_append(&mut self, rec: &AuditRecord) -> Result<()>;
-    /// Appends already chained records in order; backends insert them in few statements
-    /// (usage records arrive by the hundred).
-    fn audit_append_many(&mut self, recs: &[AuditRecord]) -> Result<()> {
+    /// Appends already chained records (borrowed fields) in order; backends insert them in
+    /// few statements (usage records arrive by the thousand).
+    fn audit_append_many(&mut self, recs: &[crate::core::audit::ChainedRef<'_>]) -> Result<()> {
         for r in recs {
-            self.audit_append(r)?;
+            self.audit_append(&r.to_record())?;
         }
         Ok(())
     }

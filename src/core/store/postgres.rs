@@ -22,6 +22,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, ToSql};
 use postgres::{Client, Row, Statement};
 
+use crate::core::audit::ChainedRef;
 use crate::core::error::{Error, Result};
 use crate::core::model::*;
 use crate::core::store::sqlite::{decode_pairs, encode_pairs, escape};
@@ -1542,14 +1543,17 @@ impl Tx for PgTx<'_> {
         }
     }
 
-    fn audit_append_many(&mut self, recs: &[AuditRecord]) -> Result<()> {
-        // One round trip per chunk of rows (a usage batch is up to 512 records), the rest
-        // one by one; the chunk statement is prepared once per connection.
-        const ROWS: usize = 64;
-        let mut chunks = recs.chunks_exact(ROWS);
-        if chunks.len() > 0 {
+    fn audit_append_many(&mut self, recs: &[ChainedRef<'_>]) -> Result<()> {
+        // One round trip per chunk of 64 rows, then of 8, then single rows (a usage batch
+        // is up to a few thousand records); each chunk statement is prepared once per
+        // connection.
+        let mut rest = recs;
+        for rows in [64usize, 8, 1] {
+            if rest.len() < rows {
+                continue;
+            }
             let mut sql = format!("INSERT INTO audit({AUDIT_COLS}) VALUES ");
-            for i in 0..ROWS {
+            for i in 0..rows {
                 if i > 0 {
                     sql.push(',');
                 }
@@ -1563,39 +1567,39 @@ impl Tx for PgTx<'_> {
                 }
                 sql.push(')');
             }
+            let mut chunks = rest.chunks_exact(rows);
             for chunk in &mut chunks {
                 let ints: Vec<[i64; 3]> = chunk
                     .iter()
-                    .map(|a| [a.seq as i64, a.keyring as i64, a.pid as i64])
+                    .map(|a| [a.seq as i64, a.rec.keyring as i64, a.rec.pid as i64])
                     .collect();
                 let opts: Vec<[Option<i64>; 2]> = chunk
                     .iter()
-                    .map(|a| [opt_i64(a.key_id), a.key_version.map(|v| v as i64)])
+                    .map(|a| [opt_i64(a.rec.key_id), a.rec.key_version.map(|v| v as i64)])
                     .collect();
-                let outcomes: Vec<&'static str> = chunk.iter().map(|a| a.outcome.name()).collect();
-                let mut p: Vec<P> = Vec::with_capacity(ROWS * 15);
+                let outcomes: Vec<&'static str> =
+                    chunk.iter().map(|a| a.rec.outcome.name()).collect();
+                let mut p: Vec<P> = Vec::with_capacity(rows * 15);
                 for (((a, n), o), out) in chunk.iter().zip(&ints).zip(&opts).zip(&outcomes) {
                     p.push(&n[0]);
-                    p.push(&a.time);
+                    p.push(&a.rec.time);
                     p.push(&n[1]);
-                    p.push(&a.identity);
-                    p.push(&a.action);
+                    p.push(&a.rec.identity);
+                    p.push(&a.rec.action);
                     p.push(&o[0]);
                     p.push(&o[1]);
                     p.push(out);
-                    p.push(&a.error);
-                    p.push(&a.context);
+                    p.push(&a.rec.error);
+                    p.push(&a.rec.context);
                     p.push(&n[2]);
-                    p.push(&a.request_id);
-                    p.push(&a.detail);
+                    p.push(&a.rec.request_id);
+                    p.push(&a.rec.detail);
                     p.push(&a.prev_hash);
                     p.push(&a.hash);
                 }
                 self.exec(&sql, &p)?;
             }
-        }
-        for a in chunks.remainder() {
-            self.audit_append(a)?;
+            rest = chunks.remainder();
         }
         Ok(())
     }
