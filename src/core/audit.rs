@@ -39,6 +39,11 @@ pub struct AuditConfig {
     /// record.
     #[doc(hidden)]
     pub journal_window: u64,
+    /// Nice value of the thread that chains usage records into the store (`KMS_AUDIT_NICE`,
+    /// 0-19, default 10): busy application threads get the CPU first, and the chaining
+    /// catches up when they pause. The journal bounds how far it may fall behind
+    /// ([`crate::core::journal::BACKLOG_LIMIT`]).
+    pub background_nice: u8,
 }
 
 impl Default for AuditConfig {
@@ -51,6 +56,7 @@ impl Default for AuditConfig {
             record_context_values: false,
             record_usage: true,
             journal_window: crate::core::journal::DEFAULT_WINDOW,
+            background_nice: 10,
         }
     }
 }

@@ -95,6 +95,12 @@ impl Config {
         {
             audit.fail_closed = false;
         }
+        if let Some(v) = env_u64("KMS_AUDIT_NICE")? {
+            if v > 19 {
+                return Err(Error::invalid("KMS_AUDIT_NICE must be 0 to 19"));
+            }
+            audit.background_nice = v as u8;
+        }
         if std::env::var("KMS_AUDIT_CONTEXT_VALUES")
             .map(|v| v == "1")
             .unwrap_or(false)

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::boundary::mapped::{self, MappedWindow};
@@ -249,7 +249,19 @@ pub struct AuditWriter {
     /// Buffers reused by every ingestion pass.
     scratch: Mutex<Scratch>,
     unsynced: AtomicBool,
+    /// Bytes of records this handle has journaled, and how many of them are known chained
+    /// (as of the last complete [`AuditWriter::ingest_own`]): their difference is the
+    /// backlog that [`BACKLOG_LIMIT`] bounds.
+    written_total: AtomicU64,
+    chained_total: AtomicU64,
 }
+
+/// Most journaled bytes a handle may have waiting to be chained (about half a million
+/// records, a second or two of chaining). Beyond it the calling thread chains a batch itself
+/// before its operation returns (waiting for the background pass in progress, if any): a
+/// host that keeps every core busy cannot make the journal grow without bound, nor the
+/// trail fall minutes behind.
+pub const BACKLOG_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// What an ingestion pass reuses: one read buffer per journal file, the hashing buffers.
 #[derive(Default)]
@@ -324,6 +336,8 @@ impl AuditWriter {
             ingesting: Mutex::new(()),
             scratch: Mutex::new(Scratch::default()),
             unsynced: AtomicBool::new(false),
+            written_total: AtomicU64::new(0),
+            chained_total: AtomicU64::new(0),
         }
     }
 
@@ -475,11 +489,18 @@ impl AuditWriter {
                 f.sync_data().map_err(Self::unavailable)?;
             }
             *written += n;
+            // Inside the shard lock: `snapshot` reads it holding every shard lock.
+            self.written_total.fetch_add(n, Ordering::Relaxed);
             Ok(())
         })();
         match res {
             Ok(()) => {
                 self.unsynced.store(true, Ordering::Relaxed);
+                if self.backlog() > BACKLOG_LIMIT {
+                    // Too far behind: this caller chains (see BACKLOG_LIMIT). Its record is
+                    // journaled already, so a failure here only leaves the backlog.
+                    let _ = self.ingest_own();
+                }
                 Ok(())
             }
             Err(e) if self.config.fail_closed => Err(e),
@@ -513,11 +534,12 @@ impl AuditWriter {
     /// every shard lock at once (a consistent cut across the files): each shard's full files
     /// (oldest first) and the current files. A forked child's copies of its parent's shards
     /// are left out (those files are the parent's to chain).
-    fn snapshot(&self) -> Result<(Vec<Vec<Source>>, Vec<Source>)> {
+    fn snapshot(&self) -> Result<(Vec<Vec<Source>>, Vec<Source>, u64)> {
         let mut guards = Vec::with_capacity(self.shards.len());
         for s in &self.shards {
             guards.push(s.lock().map_err(|_| Error::internal("journal lock"))?);
         }
+        let upto = self.written_total.load(Ordering::Relaxed);
         let source = |name: &str, written: u64| Source {
             path: self.dir.join(name),
             name: name.to_string(),
@@ -532,7 +554,7 @@ impl AuditWriter {
             .filter(|c| !c.name.is_empty() && c.file.is_some())
             .map(|c| source(&c.name, c.written))
             .collect();
-        Ok((full, current))
+        Ok((full, current, upto))
     }
 
     /// Chains `sources` up to their limits (or as far as whole entries go); returns the
@@ -562,7 +584,7 @@ impl AuditWriter {
             .ingesting
             .lock()
             .map_err(|_| Error::internal("ingest lock"))?;
-        let (mut full, sources) = self.snapshot()?;
+        let (mut full, sources, upto) = self.snapshot()?;
         // Full files first, each shard's one after the other: their records are older than
         // the next file's (a thread's records stay in order). Each round chains the oldest
         // full file of every shard that has one; once chained and synced, they are removed.
@@ -585,9 +607,11 @@ impl AuditWriter {
             }
         }
         if sources.is_empty() {
+            self.chained_total.fetch_max(upto, Ordering::Relaxed);
             return Ok(());
         }
         let done = self.chain(&sources)?;
+        self.chained_total.fetch_max(upto, Ordering::Relaxed);
         let rotate_at = self.rotate_at();
         for (s, d) in sources.iter().zip(&done) {
             if *d < rotate_at {
@@ -612,6 +636,13 @@ impl AuditWriter {
             }
         }
         Ok(())
+    }
+
+    /// Journaled bytes of this handle not yet known to be chained.
+    pub fn backlog(&self) -> u64 {
+        self.written_total
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.chained_total.load(Ordering::Relaxed))
     }
 
     /// Removes a full file that is chained (and the store synced) and its recorded offset.

@@ -304,9 +304,13 @@ impl Kms {
         };
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let tick = Duration::from_millis(20);
+        let nice = self.inner.cfg.audit.background_nice;
         let _ = std::thread::Builder::new()
             .name("kms-audit".into())
             .spawn(move || {
+                if nice > 0 {
+                    crate::boundary::thread::set_nice(nice);
+                }
                 let mut since_sync = Duration::ZERO;
                 let mut since_orphans = Duration::ZERO;
                 loop {
