@@ -249,19 +249,22 @@ pub struct AuditWriter {
     /// Buffers reused by every ingestion pass.
     scratch: Mutex<Scratch>,
     unsynced: AtomicBool,
-    /// Bytes of records this handle has journaled, and how many of them are known chained
-    /// (as of the last complete [`AuditWriter::ingest_own`]): their difference is the
-    /// backlog that [`BACKLOG_LIMIT`] bounds.
+    /// Bytes of records this handle has journaled, and how many of them are chained: their
+    /// difference is the backlog that [`BACKLOG_LIMIT`] bounds.
     written_total: AtomicU64,
     chained_total: AtomicU64,
 }
 
 /// Most journaled bytes a handle may have waiting to be chained (about half a million
-/// records, a second or two of chaining). Beyond it the calling thread chains a batch itself
-/// before its operation returns (waiting for the background pass in progress, if any): a
-/// host that keeps every core busy cannot make the journal grow without bound, nor the
-/// trail fall minutes behind.
+/// records, a second or two of chaining). Beyond it a calling thread waits (sleeping, so the
+/// background thread gets the CPU) until the chaining brings the backlog under the limit
+/// again, at most [`BACKLOG_WAIT`], and then chains itself if it is still over: a host that
+/// keeps every core busy cannot make the journal grow without bound, nor the trail fall
+/// minutes behind; sustained throughput becomes the chaining rate.
 pub const BACKLOG_LIMIT: u64 = 64 * 1024 * 1024;
+/// Longest a caller waits for the background thread before chaining itself (a forked child
+/// using its parent's handle has no background thread).
+const BACKLOG_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// What an ingestion pass reuses: one read buffer per journal file, the hashing buffers.
 #[derive(Default)]
@@ -489,7 +492,6 @@ impl AuditWriter {
                 f.sync_data().map_err(Self::unavailable)?;
             }
             *written += n;
-            // Inside the shard lock: `snapshot` reads it holding every shard lock.
             self.written_total.fetch_add(n, Ordering::Relaxed);
             Ok(())
         })();
@@ -497,9 +499,7 @@ impl AuditWriter {
             Ok(()) => {
                 self.unsynced.store(true, Ordering::Relaxed);
                 if self.backlog() > BACKLOG_LIMIT {
-                    // Too far behind: this caller chains (see BACKLOG_LIMIT). Its record is
-                    // journaled already, so a failure here only leaves the backlog.
-                    let _ = self.ingest_own();
+                    self.hold_back();
                 }
                 Ok(())
             }
@@ -534,12 +534,11 @@ impl AuditWriter {
     /// every shard lock at once (a consistent cut across the files): each shard's full files
     /// (oldest first) and the current files. A forked child's copies of its parent's shards
     /// are left out (those files are the parent's to chain).
-    fn snapshot(&self) -> Result<(Vec<Vec<Source>>, Vec<Source>, u64)> {
+    fn snapshot(&self) -> Result<(Vec<Vec<Source>>, Vec<Source>)> {
         let mut guards = Vec::with_capacity(self.shards.len());
         for s in &self.shards {
             guards.push(s.lock().map_err(|_| Error::internal("journal lock"))?);
         }
-        let upto = self.written_total.load(Ordering::Relaxed);
         let source = |name: &str, written: u64| Source {
             path: self.dir.join(name),
             name: name.to_string(),
@@ -554,7 +553,7 @@ impl AuditWriter {
             .filter(|c| !c.name.is_empty() && c.file.is_some())
             .map(|c| source(&c.name, c.written))
             .collect();
-        Ok((full, current, upto))
+        Ok((full, current))
     }
 
     /// Chains `sources` up to their limits (or as far as whole entries go); returns the
@@ -584,7 +583,7 @@ impl AuditWriter {
             .ingesting
             .lock()
             .map_err(|_| Error::internal("ingest lock"))?;
-        let (mut full, sources, upto) = self.snapshot()?;
+        let (mut full, sources) = self.snapshot()?;
         // Full files first, each shard's one after the other: their records are older than
         // the next file's (a thread's records stay in order). Each round chains the oldest
         // full file of every shard that has one; once chained and synced, they are removed.
@@ -607,11 +606,9 @@ impl AuditWriter {
             }
         }
         if sources.is_empty() {
-            self.chained_total.fetch_max(upto, Ordering::Relaxed);
             return Ok(());
         }
         let done = self.chain(&sources)?;
-        self.chained_total.fetch_max(upto, Ordering::Relaxed);
         let rotate_at = self.rotate_at();
         for (s, d) in sources.iter().zip(&done) {
             if *d < rotate_at {
@@ -636,6 +633,19 @@ impl AuditWriter {
             }
         }
         Ok(())
+    }
+
+    /// Waits while the backlog is over [`BACKLOG_LIMIT`] (see there). The caller's record is
+    /// journaled already, so a failure to chain only leaves the backlog.
+    fn hold_back(&self) {
+        let t0 = std::time::Instant::now();
+        while self.backlog() > BACKLOG_LIMIT {
+            if t0.elapsed() >= BACKLOG_WAIT {
+                let _ = self.ingest_own();
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(500));
+        }
     }
 
     /// Journaled bytes of this handle not yet known to be chained.
@@ -762,7 +772,20 @@ impl AuditWriter {
             }
             Ok(true)
         })?;
-        Ok(if applied { to } else { from })
+        if !applied {
+            return Ok(from);
+        }
+        if sources.iter().all(|s| s.limit.is_some()) {
+            // This handle's own files (a dead process's have no limit): count what was
+            // chained against the backlog.
+            let n: u64 = to
+                .iter()
+                .zip(&from)
+                .map(|(t, f)| t.saturating_sub(*f))
+                .sum();
+            self.chained_total.fetch_add(n, Ordering::Relaxed);
+        }
+        Ok(to)
     }
 
     /// Takes over the journals of processes that died, chaining what they left.
