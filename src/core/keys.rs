@@ -327,7 +327,17 @@ impl Kms {
             .map_err(|e| self.refuse(c, Action::List, None, None, &Context::new(), e))?;
         let mut f = filter.clone();
         f.keyring = c.keyring;
-        store::read(self.store(), |tx| tx.key_list(&f))
+        let list = store::read(self.store(), |tx| tx.key_list(&f))?;
+        // A lookup-sized answer (a search by label or id) goes on to use its keys: keep the
+        // records cached, as a lookup by id would (a long listing is not cached).
+        if list.len() <= 16 {
+            if let Ok(mut m) = self.inner.cache.write() {
+                for k in &list {
+                    m.keys.entry(k.id).or_insert_with(|| Arc::new(k.clone()));
+                }
+            }
+        }
+        Ok(list)
     }
 
     /// Adds a version with new material and makes it primary. Returns the new version.
