@@ -279,7 +279,10 @@ pub struct ChainWalker {
     store_id: Vec<u8>,
     segments: Segments,
     anchor_seq: u64,
-    expect_seq: u64,
+    /// The last record accepted (the anchor before any): the next must be one more. (Kept as
+    /// the last seen, not the next expected, so a crafted anchor or record at `u64::MAX`
+    /// cannot overflow; nothing can follow it.)
+    last_seq: u64,
     prev: Vec<u8>,
     cp_seqs: std::collections::HashSet<u64>,
     hashes_at: HashMap<u64, Vec<u8>>,
@@ -297,7 +300,7 @@ impl ChainWalker {
             store_id: store_id.to_vec(),
             segments,
             anchor_seq: anchor.0,
-            expect_seq: anchor.0 + 1,
+            last_seq: anchor.0,
             prev: anchor.1,
             cp_seqs: checkpoints.iter().map(|c| c.seq).collect(),
             hashes_at: HashMap::new(),
@@ -322,7 +325,7 @@ impl ChainWalker {
 
     /// The last hash seen (the chain head so far).
     pub fn head(&self) -> (u64, &[u8]) {
-        (self.expect_seq - 1, &self.prev)
+        (self.last_seq, &self.prev)
     }
 
     /// Checks the next record; false (and `report.problem` set) on the first problem.
@@ -336,16 +339,15 @@ impl ChainWalker {
         }
         rep.records += 1;
         rep.last_seq = r.seq;
-        if r.seq != self.expect_seq {
-            let what = if r.seq > self.expect_seq {
-                format!(
-                    "record {} is missing (next present is {})",
-                    self.expect_seq, r.seq
-                )
-            } else {
-                format!("record {} is out of order", r.seq)
+        let expect = self.last_seq.checked_add(1);
+        if Some(r.seq) != expect {
+            let what = match expect {
+                Some(e) if r.seq > e => {
+                    format!("record {e} is missing (next present is {})", r.seq)
+                }
+                _ => format!("record {} is out of order", r.seq),
             };
-            rep.problem = Some((self.expect_seq, what));
+            rep.problem = Some((expect.unwrap_or(r.seq), what));
             return false;
         }
         if r.prev_hash != self.prev {
@@ -367,7 +369,7 @@ impl ChainWalker {
             self.hashes_at.insert(r.seq, h.clone());
         }
         self.prev = h;
-        self.expect_seq += 1;
+        self.last_seq = r.seq;
         true
     }
 
@@ -813,6 +815,34 @@ mod hash_tests {
             prev_hash: vec![],
             hash: vec![],
         }
+    }
+
+    /// A crafted anchor or record at the end of the sequence space is reported, not an
+    /// overflow (found by the `backup` fuzz target: a backup anchored at `u64::MAX`).
+    #[test]
+    fn walker_at_the_end_of_the_sequence_space() {
+        let sid = b"store";
+        let mut w = ChainWalker::new(sid, Vec::new(), (u64::MAX, vec![7; 32]), &[]);
+        assert_eq!(w.head().0, u64::MAX);
+        let mut r = sample();
+        r.seq = 0;
+        assert!(!w.step(&r));
+        assert!(w
+            .report
+            .problem
+            .as_ref()
+            .is_some_and(|p| p.1.contains("out of order")));
+
+        let mut w = ChainWalker::new(sid, Vec::new(), (u64::MAX - 1, vec![7; 32]), &[]);
+        let mut r = sample();
+        r.seq = u64::MAX;
+        r.prev_hash = vec![7; 32];
+        r.hash = record_hash(sid, &r.prev_hash, &r);
+        assert!(w.step(&r), "{:?}", w.report.problem);
+        assert_eq!(w.head().0, u64::MAX);
+        let mut next = sample();
+        next.seq = u64::MAX;
+        assert!(!w.step(&next));
     }
 
     /// The hashed bytes are the at-rest definition (docs/at-rest.md): these values were
