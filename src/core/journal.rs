@@ -253,6 +253,8 @@ pub struct AuditWriter {
     /// difference is the backlog that [`BACKLOG_LIMIT`] bounds.
     written_total: AtomicU64,
     chained_total: AtomicU64,
+    /// When [`AuditWriter::sync_if_due`] last synced.
+    last_sync: Mutex<std::time::Instant>,
 }
 
 /// Most journaled bytes a handle may have waiting to be chained (about half a million
@@ -341,6 +343,7 @@ impl AuditWriter {
             unsynced: AtomicBool::new(false),
             written_total: AtomicU64::new(0),
             chained_total: AtomicU64::new(0),
+            last_sync: Mutex::new(std::time::Instant::now()),
         }
     }
 
@@ -508,6 +511,25 @@ impl AuditWriter {
         }
     }
 
+    /// Syncs the journal when the audit window has passed since the last sync (by the clock,
+    /// however long chaining took in between): the bound on what a power loss can take.
+    pub fn sync_if_due(&self) -> Result<()> {
+        let Durability::Batched { window } = self.config.durability else {
+            return Ok(()); // Strict: every record was synced before its operation returned
+        };
+        {
+            let mut last = self
+                .last_sync
+                .lock()
+                .map_err(|_| Error::internal("journal sync lock"))?;
+            if last.elapsed() < window {
+                return Ok(());
+            }
+            *last = std::time::Instant::now();
+        }
+        self.sync_journal()
+    }
+
     /// Syncs the journal if records were added since the last sync (the power-loss bound).
     /// The files are synced outside the shard locks, so writers do not wait for the disk.
     pub fn sync_journal(&self) -> Result<()> {
@@ -568,6 +590,8 @@ impl AuditWriter {
             if !pending {
                 break;
             }
+            // A long pass (a backlog) must not hold back the journal's sync.
+            self.sync_if_due()?;
             let next = self.ingest_files(sources)?;
             if next == done {
                 break; // a torn tail: the rest is not whole yet

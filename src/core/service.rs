@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use crate::core::audit::{self, AuditWriter, Durability};
+use crate::core::audit::{self, AuditWriter};
 use crate::core::ciphertext::{context_keys, Context};
 use crate::core::config::Config;
 use crate::core::crypto::{self, Secret};
@@ -296,12 +296,9 @@ impl Kms {
     }
 
     /// The background thread that chains journaled usage records (every 20 ms), syncs the
-    /// journal (every audit window) and takes over dead processes' journals (every second).
+    /// journal (every audit window, by the clock: also between the batches of a long
+    /// chaining pass) and takes over dead processes' journals (every second).
     fn start_flusher(&self) {
-        let window = match self.inner.cfg.audit.durability {
-            Durability::Batched { window } => window.max(Duration::from_millis(1)),
-            Durability::Strict => Duration::from_secs(3600),
-        };
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let tick = Duration::from_millis(20);
         let nice = self.inner.cfg.audit.background_nice;
@@ -311,20 +308,15 @@ impl Kms {
                 if nice > 0 {
                     crate::boundary::thread::set_nice(nice);
                 }
-                let mut since_sync = Duration::ZERO;
-                let mut since_orphans = Duration::ZERO;
+                let mut last_orphans = std::time::Instant::now();
                 loop {
                     std::thread::sleep(tick);
                     let Some(inner) = weak.upgrade() else { break };
-                    since_sync += tick;
-                    since_orphans += tick;
-                    if since_sync >= window {
-                        since_sync = Duration::ZERO;
-                        let _ = inner.audit.sync_journal();
-                    }
+                    let _ = inner.audit.sync_if_due();
                     let _ = inner.audit.ingest_own();
-                    if since_orphans >= Duration::from_secs(1) {
-                        since_orphans = Duration::ZERO;
+                    let _ = inner.audit.sync_if_due();
+                    if last_orphans.elapsed() >= Duration::from_secs(1) {
+                        last_orphans = std::time::Instant::now();
                         let _ = inner.audit.ingest_orphans();
                     }
                 }
