@@ -118,24 +118,8 @@ pub struct ChainedRef<'a> {
 impl ChainedRef<'_> {
     /// The owned record these fields describe.
     pub fn to_record(&self) -> AuditRecord {
-        let r = &self.rec;
-        AuditRecord {
-            seq: self.seq,
-            time: r.time,
-            keyring: r.keyring,
-            identity: r.identity.to_string(),
-            action: r.action.to_string(),
-            key_id: r.key_id,
-            key_version: r.key_version,
-            outcome: r.outcome,
-            error: r.error.to_string(),
-            context: r.context.to_string(),
-            pid: r.pid,
-            request_id: r.request_id.to_string(),
-            detail: r.detail.to_string(),
-            prev_hash: self.prev_hash.to_vec(),
-            hash: self.hash.to_vec(),
-        }
+        self.rec
+            .to_record(self.seq, self.prev_hash.to_vec(), self.hash.to_vec())
     }
 }
 
@@ -540,6 +524,27 @@ pub struct RecordRef<'a> {
 }
 
 impl<'a> RecordRef<'a> {
+    /// The owned record with these fields at position `seq` with its chain links.
+    pub fn to_record(&self, seq: u64, prev_hash: Vec<u8>, hash: Vec<u8>) -> AuditRecord {
+        AuditRecord {
+            seq,
+            time: self.time,
+            keyring: self.keyring,
+            identity: self.identity.to_string(),
+            action: self.action.to_string(),
+            key_id: self.key_id,
+            key_version: self.key_version,
+            outcome: self.outcome,
+            error: self.error.to_string(),
+            context: self.context.to_string(),
+            pid: self.pid,
+            request_id: self.request_id.to_string(),
+            detail: self.detail.to_string(),
+            prev_hash,
+            hash,
+        }
+    }
+
     pub fn of(r: &'a AuditRecord) -> RecordRef<'a> {
         RecordRef {
             time: r.time,
@@ -670,27 +675,7 @@ pub type DecodedRef<'a> = (RecordRef<'a>, Option<(u64, u32)>, Option<u64>);
 /// Decodes what [`encode_record`] wrote; any malformed input is an `Integrity` error.
 pub fn decode_record(b: &[u8]) -> Result<DecodedRecord> {
     let (r, use_of, grant) = decode_record_ref(b)?;
-    Ok((
-        AuditRecord {
-            seq: 0,
-            time: r.time,
-            keyring: r.keyring,
-            identity: r.identity.to_string(),
-            action: r.action.to_string(),
-            key_id: r.key_id,
-            key_version: r.key_version,
-            outcome: r.outcome,
-            error: r.error.to_string(),
-            context: r.context.to_string(),
-            pid: r.pid,
-            request_id: r.request_id.to_string(),
-            detail: r.detail.to_string(),
-            prev_hash: Vec::new(),
-            hash: Vec::new(),
-        },
-        use_of,
-        grant,
-    ))
+    Ok((r.to_record(0, Vec::new(), Vec::new()), use_of, grant))
 }
 
 /// [`decode_record`] without copying the text fields (the same checks).
