@@ -314,33 +314,58 @@ fn verify_problem(s: &TestStore) -> Option<(u64, String)> {
     k.audit_verify(&o, None).unwrap().problem
 }
 
-fn trail() -> (TestStore, u64) {
+/// A trail of single-record rows (the service's events: key creations) followed by usage
+/// records in two batches (encrypts, chained in two passes). Returns the store, the last
+/// row's sequence number and the last record's.
+/// The two batches of encrypts [`trail`] makes, as (first_seq, last_seq).
+fn enc_batches(s: &TestStore) -> [(u64, u64); 2] {
+    let b = s.audit_batches();
+    assert!(b.len() >= 2, "{b:?}");
+    [b[b.len() - 2], b[b.len() - 1]]
+}
+
+fn trail() -> (TestStore, u64, u64) {
     let s = TestStore::new();
     let (k, o) = s.open_owner();
     k.create_key(&o, &aes("c")).unwrap();
+    for i in 0..8 {
+        k.create_key(&o, &aes(&format!("e{i}"))).unwrap();
+    }
+    let rows = k.audit_verify(&o, None).unwrap().last_seq;
     for i in 0..10 {
         k.encrypt(&o, "c", format!("m{i}").as_bytes(), &Context::new())
             .unwrap();
+        if i == 4 {
+            k.flush().unwrap();
+        }
     }
     let rep = k.audit_verify(&o, None).unwrap();
     assert!(rep.ok(), "{rep:?}");
-    (s, rep.last_seq)
+    let b = enc_batches(&s);
+    assert_eq!(
+        b[0].1 - b[0].0 + 1,
+        5,
+        "the first chaining pass: five encrypts"
+    );
+    assert_eq!(b[1], (b[0].1 + 1, rep.last_seq), "the second: the rest");
+    (s, rows, rep.last_seq)
 }
 
 #[test]
 fn chain_detects_edit_delete_insert_reorder_and_truncation() {
-    // edited
-    let (s, _) = trail();
+    // single-record rows: edited
+    let (s, rows, _) = trail();
+    assert!(rows > 8, "the records tampered with below are rows");
     tamper(&s, "UPDATE audit SET identity = 'mallory' WHERE seq = 5");
     let p = verify_problem(&s).expect("edit detected");
     assert_eq!(p.0, 5, "{p:?}");
     // deleted
-    let (s, _) = trail();
+    let (s, _, _) = trail();
     tamper(&s, "DELETE FROM audit WHERE seq = 6");
     let p = verify_problem(&s).expect("delete detected");
     assert_eq!(p.0, 6, "{p:?}");
     // inserted (a forged record renumbering the rest)
-    let (s, last) = trail();
+    let (s, _, last) = trail();
     tamper(
         &s,
             "UPDATE audit SET seq = seq + 1000 WHERE seq >= 4; UPDATE audit SET seq = seq - 999 WHERE seq >= 1004;
@@ -350,7 +375,7 @@ fn chain_detects_edit_delete_insert_reorder_and_truncation() {
     let p = verify_problem(&s).expect("insert detected");
     assert!(p.0 <= 5 && last > 5, "{p:?}");
     // reordered (two records swap places)
-    let (s, _) = trail();
+    let (s, _, _) = trail();
     tamper(
         &s,
         "UPDATE audit SET seq = -1 WHERE seq = 7; UPDATE audit SET seq = 7 WHERE seq = 8; UPDATE audit SET seq = 8 WHERE seq = -1;",
@@ -358,7 +383,8 @@ fn chain_detects_edit_delete_insert_reorder_and_truncation() {
     let p = verify_problem(&s).expect("reorder detected");
     assert_eq!(p.0, 7, "{p:?}");
     // tail truncation is caught by a signed checkpoint
-    let (s, last) = trail();
+    let (s, _, last) = trail();
+    let (from, _) = enc_batches(&s)[1];
     {
         let (k, o) = s.open_owner();
         let cp = k.audit_checkpoint(&o, b"auditor-checkpoint-key").unwrap();
@@ -370,14 +396,223 @@ fn chain_detects_edit_delete_insert_reorder_and_truncation() {
         let bad = k.audit_verify(&o, Some(b"not-the-auditor-key")).unwrap();
         assert!(bad.problem.unwrap().1.contains("signature"));
     }
-    tamper(&s, &format!("DELETE FROM audit WHERE seq >= {}", last - 2));
+    tamper(
+        &s,
+        &format!("DELETE FROM audit_batches WHERE first_seq >= {from}"),
+    );
     let p = verify_problem(&s).expect("truncation detected");
     assert!(p.1.contains("truncated"), "{p:?}");
 }
 
 #[test]
+fn batches_detect_deletion_index_edits_and_truncation() {
+    // a whole batch removed from the middle of the chain
+    let (s, _, _) = trail();
+    let (first, _) = enc_batches(&s)[0];
+    tamper(
+        &s,
+        &format!("DELETE FROM audit_batches WHERE first_seq = {first}"),
+    );
+    let p = verify_problem(&s).expect("deleted batch detected");
+    assert_eq!(p.0, first, "{p:?}");
+    assert!(p.1.contains("missing"), "{p:?}");
+    // an index term removed: a query by key would no longer find the batch
+    let (s, _, _) = trail();
+    let (first, last) = enc_batches(&s)[1];
+    tamper(
+        &s,
+        &format!(
+            "DELETE FROM audit_batch_terms WHERE first_seq = {first} AND term =
+             (SELECT term FROM audit_batch_terms WHERE first_seq = {first}
+              ORDER BY term LIMIT 1)"
+        ),
+    );
+    let p = verify_problem(&s).expect("index edit detected");
+    assert_eq!(p.0, first, "{p:?}");
+    assert!(
+        p.1.contains(&format!("index of audit records {first} to {last}")),
+        "{p:?}"
+    );
+    // a time range narrowed: a query by time would no longer find the batch
+    let (s, _, _) = trail();
+    let (first, _) = enc_batches(&s)[0];
+    tamper(
+        &s,
+        &format!("UPDATE audit_batches SET max_time = min_time - 1 WHERE first_seq = {first}"),
+    );
+    let p = verify_problem(&s).expect("time range edit detected");
+    assert_eq!(p.0, first, "{p:?}");
+    // the links of a batch swapped with those of another
+    let (s, _, _) = trail();
+    let b = enc_batches(&s);
+    tamper(
+        &s,
+        &format!(
+            "UPDATE audit_batches SET hash = prev_hash WHERE first_seq = {}",
+            b[0].0
+        ),
+    );
+    let p = verify_problem(&s).expect("link edit detected");
+    assert_eq!(p.0, b[0].1, "{p:?}");
+    assert!(p.1.contains("altered"), "{p:?}");
+}
+
+/// The records of `all` that `f` selects, as the query should return them.
+fn select(all: &[AuditRecord], f: &AuditFilter) -> Vec<u64> {
+    let mut v: Vec<u64> = all
+        .iter()
+        .filter(|r| {
+            r.seq > f.after_seq.unwrap_or(0)
+                && f.before_seq.is_none_or(|b| r.seq < b)
+                && f.key_id.is_none_or(|k| r.key_id == Some(k))
+                && f.identity.as_ref().is_none_or(|i| &r.identity == i)
+                && f.action.as_ref().is_none_or(|a| &r.action == a)
+                && f.since.is_none_or(|t| r.time >= t)
+                && f.until.is_none_or(|t| r.time < t)
+        })
+        .map(|r| r.seq)
+        .collect();
+    if f.descending {
+        v.reverse();
+    }
+    v.truncate(f.limit.unwrap_or(u64::MAX) as usize);
+    v
+}
+
+#[test]
+fn queries_see_rows_and_batches_as_one_trail() {
+    // Events (rows) between usage records of two identities on two keys, chained in many
+    // passes (batches of different sizes); every filter, direction and page answers what
+    // filtering the whole trail gives.
+    let w = world();
+    let (k, u) = (&w.k, &w.user);
+    let a = k.create_key(&w.admin, &aes("qa")).unwrap();
+    let b = k.create_key(&w.admin, &aes("qb")).unwrap();
+    for round in 0..6u32 {
+        for i in 0..(3 + round * 7) {
+            let name = if i % 3 == 0 { "qb" } else { "qa" };
+            k.encrypt(u, name, b"x", &Context::new()).unwrap();
+            if i % 5 == 0 {
+                let _ = k.encrypt(&w.nobody, name, b"x", &Context::new());
+            }
+        }
+        k.flush().unwrap();
+        if round % 2 == 0 {
+            k.rotate_key(&w.admin, "qa").unwrap();
+        }
+    }
+    assert!(w.s.audit_batches().len() >= 6, "{:?}", w.s.audit_batches());
+    let all = k.audit_query(&w.auditor, &AuditFilter::default()).unwrap();
+    assert!(
+        all.windows(2).all(|p| p[1].seq == p[0].seq + 1),
+        "one gapless trail"
+    );
+    let mid = all[all.len() / 2].clone();
+    let (lo, hi) = (all[all.len() / 4].time, all[3 * all.len() / 4].time);
+    let mut filters = Vec::new();
+    for key_id in [None, Some(a.id), Some(b.id)] {
+        for identity in [None, Some("uma".to_string()), Some("nob".to_string())] {
+            for action in [
+                None,
+                Some("encrypt".to_string()),
+                Some("rotate".to_string()),
+            ] {
+                filters.push(AuditFilter {
+                    key_id,
+                    identity: identity.clone(),
+                    action,
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    let mut paged = Vec::new();
+    for f in &filters {
+        for (after, before) in [(None, None), (Some(mid.seq), None), (None, Some(mid.seq))] {
+            for (since, until) in [(None, None), (Some(lo), Some(hi))] {
+                for limit in [None, Some(1), Some(7), Some(40)] {
+                    for descending in [false, true] {
+                        paged.push(AuditFilter {
+                            after_seq: after,
+                            before_seq: before,
+                            since,
+                            until,
+                            limit,
+                            descending,
+                            ..f.clone()
+                        });
+                    }
+                }
+            }
+        }
+    }
+    for f in &paged {
+        let got: Vec<u64> = k
+            .audit_query(&w.auditor, f)
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(got, select(&all, f), "{f:?}");
+    }
+    // what a query returns is the stored record, links included
+    let again = k
+        .audit_query(
+            &w.auditor,
+            &AuditFilter {
+                after_seq: Some(mid.seq - 1),
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(again, vec![mid]);
+    // an export newest first pages down to the first record and stops
+    let mut out = Vec::new();
+    let f = AuditFilter {
+        descending: true,
+        ..Default::default()
+    };
+    let n = k.audit_export(&w.auditor, &f, &mut out).unwrap();
+    assert_eq!(n, all.len() as u64);
+    let first_line = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(first_line.starts_with(&format!("{{\"seq\":{},", all.last().unwrap().seq)));
+}
+
+#[test]
+fn pruning_inside_a_batch_keeps_the_chain_verifiable() {
+    let (s, _, last) = trail();
+    let (k, o) = s.open_owner();
+    let (first, end) = enc_batches(&s)[0];
+    let cut = first + 2;
+    let before = k.audit_query(&o, &AuditFilter::default()).unwrap();
+    let n = k.audit_prune(&o, cut).unwrap();
+    assert_eq!(n, cut - 1, "every record before the cut is gone");
+    let rep = k.audit_verify(&o, None).unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    assert_eq!(rep.first_seq, cut);
+    let after = k.audit_query(&o, &AuditFilter::default()).unwrap();
+    // the records kept are unchanged, links included, and the prune itself is recorded
+    let kept: Vec<&AuditRecord> = before.iter().filter(|r| r.seq >= cut).collect();
+    assert_eq!(after[..kept.len()].iter().collect::<Vec<_>>(), kept);
+    assert!(after
+        .iter()
+        .any(|r| r.action == "audit-prune" && r.seq > last));
+    assert_eq!(
+        s.audit_batches()[0],
+        (cut, end),
+        "the batch now starts at the cut"
+    );
+}
+
+#[test]
 fn export_json_lines() {
-    let (s, last) = trail();
+    let (s, _, last) = trail();
     let (k, o) = s.open_owner();
     let mut out = Vec::new();
     let n = k

@@ -332,10 +332,16 @@ fn pristine_trail() -> (TestStore, u64) {
         k.rotate_key(&o, "t").unwrap();
         k.create_identity(&o, "nob", b"nobody-secret", Roles::NONE, false)
             .unwrap();
+        // a failed sign-in is recorded as its own row, with error text and detail
+        assert!(k.authenticate("default", "nob", b"wrong-secret").is_err());
+        k.create_key(&o, &aes("t2")).unwrap();
+        k.create_key(&o, &aes("t3")).unwrap();
         let n = k.authenticate("default", "nob", b"nobody-secret").unwrap();
         let ct = k.encrypt(&o, "t", b"m", &ctx("tenant=acme")).unwrap();
         let _ = k.decrypt(&o, &ct, &ctx("tenant=evil"));
         let _ = k.encrypt(&n, "t", b"m", &ctx("app=web"));
+        // usage records are chained in batches: these in one, the next in another
+        k.flush().unwrap();
         for i in 0..4 {
             k.encrypt(&o, "t", format!("m{i}").as_bytes(), &Context::new())
                 .unwrap();
@@ -393,12 +399,19 @@ fn write_value(c: &rusqlite::Connection, col: &str, seq: i64, like: &Value, byte
     c.execute(&sql, rusqlite::params![v, seq]).unwrap();
 }
 
+/// Columns only usage records fill; those are stored in batches, whose every byte
+/// [`every_byte_of_an_audit_batch_is_detected`] flips.
+const USAGE_ONLY_COLUMNS: [&str; 1] = ["context"];
+
 #[test]
 fn every_byte_of_an_audit_record_is_detected() {
     let (s, last) = pristine_trail();
     let c = db(&s.path);
     let mut flips = 0;
     for col in AUDIT_COLUMNS {
+        if USAGE_ONLY_COLUMNS.contains(&col) {
+            continue;
+        }
         // the record (not the last: later records follow it) with the longest value here
         let (seq, value): (i64, Value) = c
             .query_row(
@@ -458,6 +471,127 @@ fn every_byte_of_an_audit_record_is_detected() {
     }
     assert!(flips > 150, "{flips} flips");
     // the untouched store verifies (the problems above came from the flips)
+    let (_dir, copy) = copy_store(&s);
+    let k = Kms::open(config(&copy)).unwrap();
+    let o = k.owner().unwrap();
+    assert!(k.audit_verify(&o, None).unwrap().ok());
+}
+
+/// The columns of a batch row: its place in the chain, its time range (an index), its
+/// links and its records.
+const BATCH_COLUMNS: [&str; 7] = [
+    "first_seq",
+    "last_seq",
+    "min_time",
+    "max_time",
+    "prev_hash",
+    "hash",
+    "body",
+];
+
+/// Opens a tampered copy and walks its chain: the problem verification names.
+fn verify_copy(copy: &Path, what: &str) -> (u64, String) {
+    let k = Kms::open(config(copy)).unwrap();
+    let o = k.owner().unwrap();
+    let rep = k
+        .audit_verify(&o, None)
+        .unwrap_or_else(|e| panic!("{what}: verify failed instead of reporting: {e}"));
+    rep.problem
+        .unwrap_or_else(|| panic!("{what}: verify reports no problem"))
+}
+
+#[test]
+fn every_byte_of_an_audit_batch_is_detected() {
+    let (s, _) = pristine_trail();
+    let c = db(&s.path);
+    // the batch with the most records (usage of every outcome, with context and error
+    // text) that is not the last
+    let (first, last): (i64, i64) = c
+        .query_row(
+            "SELECT first_seq, last_seq FROM audit_batches
+             WHERE last_seq < (SELECT max(last_seq) FROM audit_batches)
+             ORDER BY last_seq - first_seq DESC, first_seq LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        last >= first + 2,
+        "a batch of several records: {first}..{last}"
+    );
+    let (mut flips, mut refused) = (0, 0);
+    for col in BATCH_COLUMNS {
+        let value: Value = c
+            .query_row(
+                &format!("SELECT {col} FROM audit_batches WHERE first_seq = ?1"),
+                [first],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let orig = value_bytes(&value).unwrap();
+        assert!(!orig.is_empty(), "column {col} has a value");
+        for i in 0..orig.len() {
+            let bad = flipped(&orig, i);
+            let v: Value = match value {
+                Value::Integer(_) => {
+                    Value::Integer(i64::from_be_bytes(bad.as_slice().try_into().unwrap()))
+                }
+                _ => Value::Blob(bad.clone()),
+            };
+            let (_dir, copy) = copy_store(&s);
+            let sql = format!("UPDATE audit_batches SET {col} = ?1 WHERE first_seq = ?2");
+            if db(&copy)
+                .execute(&sql, rusqlite::params![v, first])
+                .is_err()
+            {
+                // the flipped sequence number is another batch's: a unique index refuses it
+                refused += 1;
+                continue;
+            }
+            let what = format!("{col} byte {i} of the batch {first}..{last}");
+            let (at, msg) = verify_copy(&copy, &what);
+            let moved = match (&v, col) {
+                (Value::Integer(n), "first_seq") => *n as u64,
+                _ => first as u64,
+            };
+            let lo = moved.min(first as u64).max(1);
+            assert!(
+                (lo..=last as u64 + 1).contains(&at),
+                "{what}: problem at {at}, not in {lo}..={}: {msg}",
+                last + 1
+            );
+            flips += 1;
+        }
+    }
+    // every byte of every index term of the batch
+    let terms: Vec<Vec<u8>> = c
+        .prepare("SELECT term FROM audit_batch_terms WHERE first_seq = ?1")
+        .unwrap()
+        .query_map([first], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(terms.len() >= 4, "key, identities and actions: {terms:?}");
+    for t in &terms {
+        for i in 0..t.len() {
+            let (_dir, copy) = copy_store(&s);
+            db(&copy)
+                .execute(
+                    "UPDATE audit_batch_terms SET term = ?1 WHERE term = ?2 AND first_seq = ?3",
+                    rusqlite::params![flipped(t, i), t, first],
+                )
+                .unwrap();
+            let what = format!("term {t:?} byte {i}");
+            let (at, msg) = verify_copy(&copy, &what);
+            assert_eq!(at, first as u64, "{what}: {msg}");
+            assert!(msg.contains("index"), "{what}: {msg}");
+            flips += 1;
+        }
+    }
+    assert!(
+        flips > 300 && refused < 8,
+        "{flips} flips, {refused} refused"
+    );
     let (_dir, copy) = copy_store(&s);
     let k = Kms::open(config(&copy)).unwrap();
     let o = k.owner().unwrap();

@@ -67,6 +67,7 @@ fn audit_filter(f: *const kms_audit_filter) -> BResult<AuditFilter> {
         since: nonzero(f.since_us),
         until: nonzero(f.until_us),
         after_seq: nonzero(f.after_seq),
+        before_seq: None,
         limit: nonzero(f.limit),
         descending: flag(f.descending),
     })

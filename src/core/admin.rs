@@ -287,7 +287,8 @@ impl Kms {
     /// Audit records matching `filter`.
     pub fn audit_query(&self, c: &Caller, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
         self.auditor(c)?;
-        store::read(self.store(), |tx| tx.audit_query(filter))
+        let sid = self.inner.store_id;
+        store::read(self.store(), |tx| audit::query(tx, &sid, filter))
     }
 
     /// Writes matching records as JSON lines; returns how many.
@@ -298,6 +299,7 @@ impl Kms {
         out: &mut dyn std::io::Write,
     ) -> Result<u64> {
         self.auditor(c)?;
+        let sid = self.inner.store_id;
         let mut f = filter.clone();
         let mut n = 0u64;
         let limit = f.limit;
@@ -306,9 +308,13 @@ impl Kms {
             if f.limit == Some(0) {
                 break;
             }
-            let page = store::read(self.store(), |tx| tx.audit_query(&f))?;
+            let page = store::read(self.store(), |tx| audit::query(tx, &sid, &f))?;
             let Some(last) = page.last() else { break };
-            f.after_seq = Some(last.seq);
+            if f.descending {
+                f.before_seq = Some(last.seq);
+            } else {
+                f.after_seq = Some(last.seq);
+            }
             for r in &page {
                 writeln!(out, "{}", audit::to_json_line(r))?;
                 n += 1;
@@ -338,19 +344,24 @@ impl Kms {
     /// removed record so verification still holds.
     pub fn audit_prune(&self, c: &Caller, before_seq: u64) -> Result<u64> {
         self.auditor(c)?;
+        let sid = self.inner.store_id;
         self.manage_id(c, Action::ManageStore, None, |tx, _, audit| {
-            let last = tx.audit_query(&AuditFilter {
-                until: None,
-                after_seq: Some(before_seq.saturating_sub(2)),
-                limit: Some(1),
-                ..Default::default()
-            })?;
+            let last = audit::query(
+                tx,
+                &sid,
+                &AuditFilter {
+                    after_seq: Some(before_seq.saturating_sub(2)),
+                    limit: Some(1),
+                    ..Default::default()
+                },
+            )?;
             let Some(anchor) = last.into_iter().find(|r| r.seq == before_seq - 1) else {
                 return Ok(0);
             };
             let mut a = anchor.seq.to_be_bytes().to_vec();
             a.extend_from_slice(&anchor.hash);
             tx.meta_put("audit_anchor", &a)?;
+            audit::split_batch_at(tx, &sid, before_seq)?;
             let n = tx.audit_delete_before(before_seq)?;
             audit.action = "audit-prune".into();
             audit.detail = format!("removed {n} records before {before_seq}");

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::core::crypto::{self, HashAlg};
-use crate::core::error::{Error, Result};
-use crate::core::model::{AuditFilter, AuditRecord, CheckpointRecord, Outcome};
+use crate::core::error::{Error, ErrorKind, Result};
+use crate::core::model::{
+    AuditBatch, AuditFilter, AuditRecord, BatchQuery, CheckpointRecord, Outcome,
+};
 use crate::core::store::Tx;
 
 pub use crate::core::journal::AuditWriter;
@@ -106,24 +108,8 @@ pub fn record_hash_ref(
     crypto::sha256(m)
 }
 
-/// A record ready to be inserted: borrowed fields, its position and its chain links.
-#[derive(Clone, Copy, Debug)]
-pub struct ChainedRef<'a> {
-    pub seq: u64,
-    pub rec: RecordRef<'a>,
-    pub prev_hash: &'a [u8],
-    pub hash: &'a [u8],
-}
-
-impl ChainedRef<'_> {
-    /// The owned record these fields describe.
-    pub fn to_record(&self) -> AuditRecord {
-        self.rec
-            .to_record(self.seq, self.prev_hash.to_vec(), self.hash.to_vec())
-    }
-}
-
-/// Appends records inside an open write transaction, chaining each to the current head.
+/// Appends records inside an open write transaction, chaining each to the current head;
+/// each is stored as its own row.
 pub fn append_in_tx(tx: &mut dyn Tx, store_id: &[u8], records: &mut [AuditRecord]) -> Result<()> {
     let (mut seq, mut prev) = tx.audit_head()?;
     for r in records.iter_mut() {
@@ -132,29 +118,87 @@ pub fn append_in_tx(tx: &mut dyn Tx, store_id: &[u8], records: &mut [AuditRecord
         r.prev_hash = prev;
         r.hash = record_hash(store_id, &r.prev_hash, r);
         prev = r.hash.clone();
+        tx.audit_append(r)?;
     }
-    let rows: Vec<ChainedRef<'_>> = records
-        .iter()
-        .map(|r| ChainedRef {
-            seq: r.seq,
-            rec: RecordRef::of(r),
-            prev_hash: &r.prev_hash,
-            hash: &r.hash,
-        })
-        .collect();
-    tx.audit_append_many(&rows)
+    Ok(())
 }
 
-/// Reused buffers of [`append_refs_in_tx`].
+/// Reused buffers of [`append_batch_in_tx`].
 #[derive(Default)]
 pub struct ChainScratch {
     msg: Vec<u8>,
-    hashes: Vec<[u8; 32]>,
+    body: Vec<u8>,
+    term: Vec<u8>,
 }
 
-/// [`append_in_tx`] for borrowed usage records (the background chaining path): the same
-/// links and rows, without building an [`AuditRecord`] per record.
-pub fn append_refs_in_tx(
+/// Index term of a batch holding a record of key `key_id`.
+pub fn term_key(key_id: u64) -> Vec<u8> {
+    let mut t = vec![b'k'];
+    t.extend_from_slice(&key_id.to_be_bytes());
+    t
+}
+
+/// Index term of a batch holding a record of `identity`.
+pub fn term_identity(identity: &str) -> Vec<u8> {
+    let mut t = vec![b'i'];
+    t.extend_from_slice(identity.as_bytes());
+    t
+}
+
+/// Index term of a batch holding a record of `action`.
+pub fn term_action(action: &str) -> Vec<u8> {
+    let mut t = vec![b'a'];
+    t.extend_from_slice(action.as_bytes());
+    t
+}
+
+/// What the index of a batch says about its records: the distinct terms (sorted) and the
+/// time range.
+#[derive(Default)]
+struct BatchIndex {
+    terms: std::collections::HashSet<Vec<u8>>,
+    min_time: i64,
+    max_time: i64,
+}
+
+impl BatchIndex {
+    fn new() -> BatchIndex {
+        BatchIndex {
+            terms: Default::default(),
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+        }
+    }
+
+    fn add(&mut self, r: &RecordRef<'_>, buf: &mut Vec<u8>) {
+        self.min_time = self.min_time.min(r.time);
+        self.max_time = self.max_time.max(r.time);
+        let mut term = |tag: u8, v: &[u8]| {
+            buf.clear();
+            buf.push(tag);
+            buf.extend_from_slice(v);
+            if !self.terms.contains(buf.as_slice()) {
+                self.terms.insert(buf.clone());
+            }
+        };
+        if let Some(k) = r.key_id {
+            term(b'k', &k.to_be_bytes());
+        }
+        term(b'i', r.identity.as_bytes());
+        term(b'a', r.action.as_bytes());
+    }
+
+    fn sorted_terms(self) -> Vec<Vec<u8>> {
+        let mut t: Vec<Vec<u8>> = self.terms.into_iter().collect();
+        t.sort();
+        t
+    }
+}
+
+/// Chains usage records (the background chaining path) after the current head and stores
+/// them as one batch row with its index terms. Each record's hash is the one
+/// [`append_in_tx`] would give it; only the last is stored, with the link before the first.
+pub fn append_batch_in_tx(
     tx: &mut dyn Tx,
     store_id: &[u8],
     records: &[RecordRef<'_>],
@@ -164,30 +208,281 @@ pub fn append_refs_in_tx(
         return Ok(());
     }
     let (head_seq, head) = tx.audit_head()?;
-    let ChainScratch { msg, hashes } = scratch;
-    hashes.clear();
+    let ChainScratch { msg, body, term } = scratch;
+    body.clear();
+    let mut index = BatchIndex::new();
+    let mut last: Option<[u8; 32]> = None;
     for (i, r) in records.iter().enumerate() {
-        let prev: &[u8] = match i {
-            0 => &head,
-            _ => &hashes[i - 1],
+        let prev: &[u8] = match &last {
+            Some(h) => h,
+            None => &head,
         };
-        let h = record_hash_ref(msg, store_id, prev, head_seq + 1 + i as u64, r);
-        hashes.push(h);
+        last = Some(record_hash_ref(
+            msg,
+            store_id,
+            prev,
+            head_seq + 1 + i as u64,
+            r,
+        ));
+        push_entry(body, r);
+        index.add(r, term);
     }
-    let rows: Vec<ChainedRef<'_>> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| ChainedRef {
-            seq: head_seq + 1 + i as u64,
-            rec: *r,
-            prev_hash: match i {
-                0 => &head,
-                _ => &hashes[i - 1],
-            },
-            hash: &hashes[i],
-        })
-        .collect();
-    tx.audit_append_many(&rows)
+    let batch = AuditBatch {
+        first_seq: head_seq + 1,
+        last_seq: head_seq + records.len() as u64,
+        min_time: index.min_time,
+        max_time: index.max_time,
+        prev_hash: head,
+        hash: last.map(|h| h.to_vec()).unwrap_or_default(),
+        body: std::mem::take(body),
+    };
+    let r = tx.audit_batch_insert(&batch, &index.sorted_terms());
+    *body = batch.body;
+    r
+}
+
+/// Appends one record to a batch body: its length (4 bytes, big-endian), then the record
+/// encoded as in the usage journal (without use counts).
+fn push_entry(body: &mut Vec<u8>, r: &RecordRef<'_>) {
+    let at = body.len();
+    body.extend_from_slice(&[0; 4]);
+    encode_into(body, r, None, None);
+    let n = (body.len() - at - 4) as u32;
+    body[at..at + 4].copy_from_slice(&n.to_be_bytes());
+}
+
+/// The encoded records of a batch body, in order.
+fn batch_entries(b: &AuditBatch) -> Result<Vec<&[u8]>> {
+    let bad = || {
+        Error::integrity(format!(
+            "audit records {} to {} are unreadable (the stored batch was altered)",
+            b.first_seq, b.last_seq
+        ))
+    };
+    let mut out = Vec::new();
+    let mut rest = b.body.as_slice();
+    while !rest.is_empty() {
+        let n = rest
+            .get(..4)
+            .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize)
+            .ok_or_else(bad)?;
+        let e = rest.get(4..4 + n).ok_or_else(bad)?;
+        out.push(e);
+        rest = &rest[4 + n..];
+    }
+    let want = b
+        .last_seq
+        .checked_sub(b.first_seq)
+        .and_then(|d| d.checked_add(1))
+        .ok_or_else(bad)?;
+    if out.len() as u64 != want {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// The records of a batch with their links: the first links to the batch's stored
+/// `prev_hash`, each further one to its predecessor's recomputed hash, and the last carries
+/// the stored `hash`, so that a changed record or link shows at the end of its batch when
+/// the chain is walked. `store_id` and `segs` give the id each record was hashed with.
+pub fn expand_batch(b: &AuditBatch, store_id: &[u8], segs: &Segments) -> Result<Vec<AuditRecord>> {
+    let entries = batch_entries(b)?;
+    let mut out = Vec::with_capacity(entries.len());
+    let mut msg = Vec::with_capacity(256);
+    let mut prev = b.prev_hash.clone();
+    let n = entries.len();
+    for (i, e) in entries.into_iter().enumerate() {
+        let (r, _, _) = decode_record_ref(e).map_err(|_| {
+            Error::integrity(format!(
+                "audit record {} is unreadable (the stored batch was altered)",
+                b.first_seq + i as u64
+            ))
+        })?;
+        let seq = b.first_seq + i as u64;
+        let hash = if i + 1 == n {
+            b.hash.clone()
+        } else {
+            record_hash_ref(&mut msg, store_id_in(segs, store_id, seq), &prev, seq, &r).to_vec()
+        };
+        let rec = r.to_record(seq, std::mem::replace(&mut prev, hash.clone()), hash);
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+/// Checks that a batch's stored index (time range, terms) describes its records: a query
+/// by key, identity, action or time finds batches through it, so an edited index could hide
+/// records from queries while the chain itself stays intact.
+fn check_batch_index(tx: &mut dyn Tx, b: &AuditBatch) -> Result<Option<String>> {
+    let mut index = BatchIndex::new();
+    let mut buf = Vec::new();
+    for e in batch_entries(b)? {
+        let (r, _, _) = decode_record_ref(e)?;
+        index.add(&r, &mut buf);
+    }
+    let (lo, hi) = (index.min_time, index.max_time);
+    let mut stored = tx.audit_batch_terms(b.first_seq)?;
+    stored.sort();
+    if lo != b.min_time || hi != b.max_time || stored != index.sorted_terms() {
+        return Ok(Some(format!(
+            "the index of audit records {} to {} was altered",
+            b.first_seq, b.last_seq
+        )));
+    }
+    Ok(None)
+}
+
+fn matches(f: &AuditFilter, r: &AuditRecord) -> bool {
+    r.seq > f.after_seq.unwrap_or(0)
+        && f.before_seq.is_none_or(|b| r.seq < b)
+        && f.key_id.is_none_or(|k| r.key_id == Some(k))
+        && f.identity.as_ref().is_none_or(|i| &r.identity == i)
+        && f.action.as_ref().is_none_or(|a| &r.action == a)
+        && f.since.is_none_or(|t| r.time >= t)
+        && f.until.is_none_or(|t| r.time < t)
+}
+
+/// The audit records matching `filter`, from single rows and batches alike, in sequence
+/// order (newest first when asked), at most `filter.limit`.
+pub fn query(tx: &mut dyn Tx, store_id: &[u8], f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+    let (out, bad) = query_partial(tx, store_id, f)?;
+    match bad {
+        Some((_, e)) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// An unreadable batch met by [`query_partial`]: its first sequence number (as stored) and
+/// the error.
+type BadBatch = (u64, Error);
+
+/// [`query`] that stops at the first batch it cannot read (an `Integrity` error) and
+/// returns, with that batch, what precedes it in the query's order.
+fn query_partial(
+    tx: &mut dyn Tx,
+    store_id: &[u8],
+    f: &AuditFilter,
+) -> Result<(Vec<AuditRecord>, Option<BadBatch>)> {
+    let limit = f.limit.unwrap_or(u64::MAX);
+    let mut out = tx.audit_rows(f)?;
+    if limit == 0 {
+        return Ok((out, None));
+    }
+    let segs = segments(tx)?;
+    let mut terms = Vec::new();
+    if let Some(k) = f.key_id {
+        terms.push(term_key(k));
+    }
+    if let Some(i) = &f.identity {
+        terms.push(term_identity(i));
+    }
+    if let Some(a) = &f.action {
+        terms.push(term_action(a));
+    }
+    let mut q = BatchQuery {
+        after_seq: f.after_seq.unwrap_or(0),
+        before_seq: f.before_seq,
+        terms,
+        since: f.since,
+        until: f.until,
+        descending: f.descending,
+        limit: 8,
+    };
+    let mut found = 0u64;
+    let mut bad = None;
+    'pages: loop {
+        let page = tx.audit_batches(&q)?;
+        for b in &page {
+            let mut recs = match expand_batch(b, store_id, &segs) {
+                Ok(r) => r,
+                Err(e) if e.kind() == ErrorKind::Integrity => {
+                    bad = Some((b.first_seq, e));
+                    break 'pages;
+                }
+                Err(e) => return Err(e),
+            };
+            if f.descending {
+                recs.reverse();
+            }
+            for r in recs {
+                if matches(f, &r) {
+                    out.push(r);
+                    found += 1;
+                }
+            }
+        }
+        // Batches come in sequence order: once `limit` records are found, later batches
+        // cannot hold any of the first `limit`.
+        match page.last() {
+            Some(b) if found < limit && page.len() as u64 == q.limit => {
+                if f.descending {
+                    q.before_seq = Some(b.first_seq);
+                } else {
+                    q.after_seq = b.last_seq;
+                }
+            }
+            _ => break,
+        }
+    }
+    if let Some((at, _)) = &bad {
+        out.retain(|r| {
+            if f.descending {
+                r.seq > *at
+            } else {
+                r.seq < *at
+            }
+        });
+    }
+    if f.descending {
+        out.sort_unstable_by_key(|r| std::cmp::Reverse(r.seq));
+    } else {
+        out.sort_unstable_by_key(|r| r.seq);
+    }
+    out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((out, bad))
+}
+
+/// Splits the batch holding records on both sides of `seq` in two, so that retention can
+/// remove whole batches before `seq`. Both halves are batches as the chaining would have
+/// written them: the first ends with the hash of record `seq - 1`, which the second links to.
+pub fn split_batch_at(tx: &mut dyn Tx, store_id: &[u8], seq: u64) -> Result<()> {
+    let q = BatchQuery {
+        after_seq: seq.saturating_sub(1),
+        limit: 1,
+        ..Default::default()
+    };
+    let Some(b) = tx.audit_batches(&q)?.into_iter().next() else {
+        return Ok(());
+    };
+    if b.first_seq >= seq {
+        return Ok(());
+    }
+    let segs = segments(tx)?;
+    let recs = expand_batch(&b, store_id, &segs)?;
+    let cut = (seq - b.first_seq) as usize;
+    tx.audit_batch_delete(b.first_seq)?;
+    for part in [&recs[..cut], &recs[cut..]] {
+        let mut body = Vec::new();
+        let mut index = BatchIndex::new();
+        let mut buf = Vec::new();
+        for r in part {
+            let v = RecordRef::of(r);
+            push_entry(&mut body, &v);
+            index.add(&v, &mut buf);
+        }
+        let (first, last) = (&part[0], &part[part.len() - 1]);
+        let half = AuditBatch {
+            first_seq: first.seq,
+            last_seq: last.seq,
+            min_time: index.min_time,
+            max_time: index.max_time,
+            prev_hash: first.prev_hash.clone(),
+            hash: last.hash.clone(),
+            body,
+        };
+        tx.audit_batch_insert(&half, &index.sorted_terms())?;
+    }
+    Ok(())
 }
 
 /// The result of walking the chain.
@@ -246,6 +541,15 @@ pub fn segments(tx: &mut dyn Tx) -> Result<Segments> {
     }
 }
 
+/// The store id the record at `seq` was hashed with: that of its restored segment, else
+/// `own`.
+pub fn store_id_in<'a>(segs: &'a Segments, own: &'a [u8], seq: u64) -> &'a [u8] {
+    segs.iter()
+        .find(|(last, _)| seq <= *last)
+        .map(|(_, sid)| sid.as_slice())
+        .unwrap_or(own)
+}
+
 /// The retention anchor (sequence number and hash of the last purged record), if any.
 pub fn anchor(tx: &mut dyn Tx) -> Result<(u64, Vec<u8>)> {
     Ok(match tx.meta_get("audit_anchor")? {
@@ -300,11 +604,7 @@ impl ChainWalker {
 
     /// The store id the record at `seq` was hashed with.
     pub fn store_id_for(&self, seq: u64) -> &[u8] {
-        self.segments
-            .iter()
-            .find(|(last, _)| seq <= *last)
-            .map(|(_, sid)| sid.as_slice())
-            .unwrap_or(&self.store_id)
+        store_id_in(&self.segments, &self.store_id, seq)
     }
 
     /// The last hash seen (the chain head so far).
@@ -418,23 +718,61 @@ pub fn verify(
     let segs = segments(tx)?;
     let mut w = ChainWalker::new(store_id, segs, anchor, &cps);
     'walk: loop {
-        let page = tx.audit_query(&AuditFilter {
+        let f = AuditFilter {
             after_seq: Some(after),
             limit: Some(10_000),
             ..Default::default()
-        })?;
-        if page.is_empty() {
-            break;
-        }
+        };
+        let (page, bad) = query_partial(tx, store_id, &f)?;
         for r in &page {
             if !w.step(r) {
                 break 'walk;
             }
             after = r.seq;
         }
+        if let Some((_, e)) = bad {
+            // Everything before the unreadable batch was walked (unless the page was cut
+            // short by its limit first): the chain breaks at the next record.
+            if page.len() < 10_000 {
+                w.report.problem = Some((after + 1, e.to_string()));
+                break;
+            }
+            continue;
+        }
+        if page.is_empty() {
+            break;
+        }
+    }
+    if w.report.problem.is_none() {
+        w.report.problem = check_batch_indexes(tx)?;
     }
     w.check_checkpoints(&cps, checkpoint_key)?;
     Ok(w.report)
+}
+
+/// [`check_batch_index`] of every stored batch: the first problem, with its sequence number.
+fn check_batch_indexes(tx: &mut dyn Tx) -> Result<Option<(u64, String)>> {
+    let mut q = BatchQuery {
+        limit: 64,
+        ..Default::default()
+    };
+    loop {
+        let page = tx.audit_batches(&q)?;
+        for b in &page {
+            let found = match check_batch_index(tx, b) {
+                Ok(p) => p,
+                Err(e) if e.kind() == ErrorKind::Integrity => Some(e.to_string()),
+                Err(e) => return Err(e),
+            };
+            if let Some(p) = found {
+                return Ok(Some((b.first_seq, p)));
+            }
+        }
+        match page.last() {
+            Some(b) if page.len() as u64 == q.limit => q.after_seq = b.last_seq,
+            _ => return Ok(None),
+        }
+    }
 }
 
 /// HMAC-SHA256 over a checkpoint, keyed by the auditor's checkpoint key.
@@ -907,8 +1245,8 @@ mod hash_tests {
         let mut scratch = ChainScratch::default();
         crate::core::store::write(&st, |tx: &mut dyn Tx| {
             append_in_tx(tx, sid, &mut [sample()])?;
-            append_refs_in_tx(tx, sid, &views[..37], &mut scratch)?;
-            append_refs_in_tx(tx, sid, &views[37..], &mut scratch)?;
+            append_batch_in_tx(tx, sid, &views[..37], &mut scratch)?;
+            append_batch_in_tx(tx, sid, &views[37..], &mut scratch)?;
             append_in_tx(tx, sid, &mut [sample()])
         })
         .unwrap();
@@ -916,11 +1254,15 @@ mod hash_tests {
         assert!(rep.ok(), "{:?}", rep.problem);
         assert_eq!(rep.records, 102);
         let got = crate::core::store::read(&st, |tx| {
-            tx.audit_query(&AuditFilter {
-                after_seq: Some(1),
-                limit: Some(100),
-                ..Default::default()
-            })
+            query(
+                tx,
+                sid,
+                &AuditFilter {
+                    after_seq: Some(1),
+                    limit: Some(100),
+                    ..Default::default()
+                },
+            )
         })
         .unwrap();
         for (g, r) in got.iter().zip(&recs) {

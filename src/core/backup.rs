@@ -1187,11 +1187,15 @@ impl Kms {
             }
             let mut after = anchor.0;
             loop {
-                let page = tx.audit_query(&AuditFilter {
-                    after_seq: Some(after),
-                    limit: Some(5000),
-                    ..Default::default()
-                })?;
+                let page = audit::query(
+                    tx,
+                    &sid,
+                    &AuditFilter {
+                        after_seq: Some(after),
+                        limit: Some(5000),
+                        ..Default::default()
+                    },
+                )?;
                 let Some(last) = page.last() else { break };
                 after = last.seq;
                 for r in &page {

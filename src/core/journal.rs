@@ -782,7 +782,7 @@ impl AuditWriter {
                     return Ok(false);
                 }
             }
-            audit::append_refs_in_tx(tx, sid, &recs, chain)?;
+            audit::append_batch_in_tx(tx, sid, &recs, chain)?;
             for ((k, v), n) in &uses {
                 tx.version_add_uses(*k, *v, *n)?;
             }

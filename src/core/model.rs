@@ -311,6 +311,40 @@ pub struct AuditRecord {
     pub hash: Vec<u8>,
 }
 
+/// A run of consecutive usage records stored as one row (the background chaining writes
+/// each pass this way): the records' encoded bodies, the link into the chain before the
+/// first and the hash of the last. Each record's own hash is the same as if it were stored
+/// alone, so readers recompute the links inside the batch (see docs/at-rest.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditBatch {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Earliest and latest record time in the batch (time filters).
+    pub min_time: i64,
+    pub max_time: i64,
+    /// The hash of record `first_seq - 1`.
+    pub prev_hash: Vec<u8>,
+    /// The hash of record `last_seq`.
+    pub hash: Vec<u8>,
+    /// Each record as a 4-byte big-endian length and the record encoded as in the usage
+    /// journal.
+    pub body: Vec<u8>,
+}
+
+/// Which batches an audit query needs: those holding a record after `after_seq`, wholly
+/// before `before_seq` (paging newest first), holding every one of `terms` (`audit::term_*`)
+/// and overlapping the time range `since..until`.
+#[derive(Clone, Debug, Default)]
+pub struct BatchQuery {
+    pub after_seq: u64,
+    pub before_seq: Option<u64>,
+    pub terms: Vec<Vec<u8>>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub descending: bool,
+    pub limit: u64,
+}
+
 /// A filter for audit queries. Empty fields match everything.
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
@@ -320,6 +354,8 @@ pub struct AuditFilter {
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub after_seq: Option<u64>,
+    /// Only records before this sequence number (paging newest first).
+    pub before_seq: Option<u64>,
     pub limit: Option<u64>,
     /// Newest first.
     pub descending: bool,

@@ -159,6 +159,33 @@ impl TestStore {
         }
     }
 
+    /// The stored audit batches as (first_seq, last_seq), oldest first, read behind the
+    /// library's back.
+    pub fn audit_batches(&self) -> Vec<(u64, u64)> {
+        const Q: &str = "SELECT first_seq, last_seq FROM audit_batches ORDER BY first_seq";
+        match self.backend {
+            Backend::Sqlite => {
+                let c = rusqlite::Connection::open(&self.path).unwrap();
+                let mut st = c.prepare(Q).unwrap();
+                st.query_map([], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+            }
+            Backend::Postgres => {
+                let mut c = postgres::Client::connect(self.path.to_str().unwrap(), postgres::NoTls)
+                    .unwrap();
+                c.query(Q, &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, i64>(1) as u64))
+                    .collect()
+            }
+        }
+    }
+
     /// The sealed blob of version 1 of `key_id`, read behind the library's back.
     pub fn sealed_blob(&self, key_id: u64) -> Vec<u8> {
         match self.backend {

@@ -68,18 +68,27 @@ pub trait Tx {
     ) -> Result<Vec<ObjectRecord>>;
     fn object_delete(&mut self, id: u64) -> Result<()>;
 
-    /// The last record's sequence number and hash (0 and empty for an empty trail).
+    /// The last record's sequence number and hash (0 and empty for an empty trail), over
+    /// single records and batches.
     fn audit_head(&mut self) -> Result<(u64, Vec<u8>)>;
+    /// Appends one record as its own row (events of the service; usage records arrive in
+    /// batches, [`Tx::audit_batch_insert`]).
     fn audit_append(&mut self, rec: &AuditRecord) -> Result<()>;
-    /// Appends already chained records (borrowed fields) in order; backends insert them in
-    /// few statements (usage records arrive by the thousand).
-    fn audit_append_many(&mut self, recs: &[crate::core::audit::ChainedRef<'_>]) -> Result<()> {
-        for r in recs {
-            self.audit_append(&r.to_record())?;
-        }
-        Ok(())
-    }
-    fn audit_query(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
+    /// The single-record rows matching `filter`. Batches are read with
+    /// [`Tx::audit_batches`]; `audit::query` merges both, which is what callers want.
+    fn audit_rows(&mut self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
+    /// Stores a batch with its index terms (one index row per term).
+    fn audit_batch_insert(&mut self, batch: &AuditBatch, terms: &[Vec<u8>]) -> Result<()>;
+    /// The batches `q` names, in first-sequence order (descending when asked), at most
+    /// `q.limit`.
+    fn audit_batches(&mut self, q: &BatchQuery) -> Result<Vec<AuditBatch>>;
+    /// The index terms stored for the batch starting at `first_seq` (verification compares
+    /// them with the batch's records).
+    fn audit_batch_terms(&mut self, first_seq: u64) -> Result<Vec<Vec<u8>>>;
+    /// Removes the batch starting at `first_seq` and its terms.
+    fn audit_batch_delete(&mut self, first_seq: u64) -> Result<()>;
+    /// Removes the rows before `seq` and the batches wholly before it; the count of records
+    /// removed.
     fn audit_delete_before(&mut self, seq: u64) -> Result<u64>;
     fn checkpoint_insert(&mut self, c: &CheckpointRecord) -> Result<()>;
     fn checkpoints(&mut self) -> Result<Vec<CheckpointRecord>>;

@@ -22,7 +22,6 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, ToSql};
 use postgres::{Client, Row, Statement};
 
-use crate::core::audit::ChainedRef;
 use crate::core::error::{Error, Result};
 use crate::core::model::*;
 use crate::core::store::sqlite::{decode_pairs, encode_pairs, escape};
@@ -104,6 +103,15 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE checkpoints (
         seq BIGINT NOT NULL, head_hash BYTEA NOT NULL, time BIGINT NOT NULL,
         mac BYTEA NOT NULL);",
+    // 2: usage records chained in batches (docs/at-rest.md, "audit batches")
+    "CREATE TABLE audit_batches (
+        first_seq BIGINT PRIMARY KEY, last_seq BIGINT NOT NULL, min_time BIGINT NOT NULL,
+        max_time BIGINT NOT NULL, prev_hash BYTEA NOT NULL, hash BYTEA NOT NULL,
+        body BYTEA NOT NULL);
+     CREATE UNIQUE INDEX audit_batches_last ON audit_batches(last_seq);
+     CREATE TABLE audit_batch_terms (
+        term BYTEA NOT NULL, first_seq BIGINT NOT NULL, PRIMARY KEY (term, first_seq));
+     CREATE INDEX audit_batch_terms_seq ON audit_batch_terms(first_seq);",
 ];
 
 /// True when `s` names a PostgreSQL store: a `postgres://` / `postgresql://` URL or a libpq
@@ -1537,71 +1545,17 @@ impl Tx for PgTx<'_> {
 
     fn audit_head(&mut self) -> Result<(u64, Vec<u8>)> {
         // In a write transaction the writer lock is held: the head cannot move under us.
-        match self.opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])? {
+        match self.opt(
+            "SELECT * FROM (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) a
+             UNION ALL
+             SELECT * FROM (SELECT last_seq, hash FROM audit_batches
+                            ORDER BY last_seq DESC LIMIT 1) b
+             ORDER BY 1 DESC LIMIT 1",
+            &[],
+        )? {
             Some(r) => Ok((get::<i64>(&r, 0)? as u64, get(&r, 1)?)),
             None => Ok((0, Vec::new())),
         }
-    }
-
-    fn audit_append_many(&mut self, recs: &[ChainedRef<'_>]) -> Result<()> {
-        // One round trip per chunk of 64 rows, then of 8, then single rows (a usage batch
-        // is up to a few thousand records); each chunk statement is prepared once per
-        // connection.
-        let mut rest = recs;
-        for rows in [64usize, 8, 1] {
-            if rest.len() < rows {
-                continue;
-            }
-            let mut sql = format!("INSERT INTO audit({AUDIT_COLS}) VALUES ");
-            for i in 0..rows {
-                if i > 0 {
-                    sql.push(',');
-                }
-                let b = i * 15;
-                sql.push('(');
-                for j in 1..=15 {
-                    if j > 1 {
-                        sql.push(',');
-                    }
-                    sql.push_str(&format!("${}", b + j));
-                }
-                sql.push(')');
-            }
-            let mut chunks = rest.chunks_exact(rows);
-            for chunk in &mut chunks {
-                let ints: Vec<[i64; 3]> = chunk
-                    .iter()
-                    .map(|a| [a.seq as i64, a.rec.keyring as i64, a.rec.pid as i64])
-                    .collect();
-                let opts: Vec<[Option<i64>; 2]> = chunk
-                    .iter()
-                    .map(|a| [opt_i64(a.rec.key_id), a.rec.key_version.map(|v| v as i64)])
-                    .collect();
-                let outcomes: Vec<&'static str> =
-                    chunk.iter().map(|a| a.rec.outcome.name()).collect();
-                let mut p: Vec<P> = Vec::with_capacity(rows * 15);
-                for (((a, n), o), out) in chunk.iter().zip(&ints).zip(&opts).zip(&outcomes) {
-                    p.push(&n[0]);
-                    p.push(&a.rec.time);
-                    p.push(&n[1]);
-                    p.push(&a.rec.identity);
-                    p.push(&a.rec.action);
-                    p.push(&o[0]);
-                    p.push(&o[1]);
-                    p.push(out);
-                    p.push(&a.rec.error);
-                    p.push(&a.rec.context);
-                    p.push(&n[2]);
-                    p.push(&a.rec.request_id);
-                    p.push(&a.rec.detail);
-                    p.push(&a.prev_hash);
-                    p.push(&a.hash);
-                }
-                self.exec(&sql, &p)?;
-            }
-            rest = chunks.remainder();
-        }
-        Ok(())
     }
 
     fn audit_append(&mut self, a: &AuditRecord) -> Result<()> {
@@ -1631,7 +1585,7 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn audit_query(&mut self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+    fn audit_rows(&mut self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let mut sql = format!("SELECT {AUDIT_COLS} FROM audit WHERE seq > $1");
         let mut args: Vec<Box<dyn ToSql + Sync>> = vec![Box::new(f.after_seq.unwrap_or(0) as i64)];
         if let Some(k) = f.key_id {
@@ -1645,6 +1599,10 @@ impl Tx for PgTx<'_> {
         if let Some(a) = &f.action {
             args.push(Box::new(a.clone()));
             sql += &format!(" AND action = ${}", args.len());
+        }
+        if let Some(b) = f.before_seq {
+            args.push(Box::new(b.min(i64::MAX as u64) as i64));
+            sql += &format!(" AND seq < ${}", args.len());
         }
         if let Some(t) = f.since {
             args.push(Box::new(t));
@@ -1668,8 +1626,118 @@ impl Tx for PgTx<'_> {
         all(rows, audit_row)
     }
 
+    fn audit_batch_insert(&mut self, b: &AuditBatch, terms: &[Vec<u8>]) -> Result<()> {
+        self.exec(
+            "INSERT INTO audit_batches(first_seq, last_seq, min_time, max_time, prev_hash,
+             hash, body) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &(b.first_seq as i64),
+                &(b.last_seq as i64),
+                &b.min_time,
+                &b.max_time,
+                &b.prev_hash,
+                &b.hash,
+                &b.body,
+            ],
+        )?;
+        // Index rows left behind by a batch removed behind the library's back would
+        // otherwise block the chaining; verification reports the removal itself.
+        self.exec(
+            "DELETE FROM audit_batch_terms WHERE first_seq = $1",
+            &[&(b.first_seq as i64)],
+        )?;
+        if !terms.is_empty() {
+            // One round trip for every term of the batch.
+            self.exec(
+                "INSERT INTO audit_batch_terms(term, first_seq) SELECT unnest($1::bytea[]), $2",
+                &[&terms, &(b.first_seq as i64)],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn audit_batches(&mut self, q: &BatchQuery) -> Result<Vec<AuditBatch>> {
+        // Batches do not overlap, so last_seq orders them as first_seq does.
+        let mut sql = String::from(
+            "SELECT first_seq, last_seq, min_time, max_time, prev_hash, hash, body
+             FROM audit_batches WHERE last_seq > $1",
+        );
+        let mut args: Vec<Box<dyn ToSql + Sync>> =
+            vec![Box::new(q.after_seq.min(i64::MAX as u64) as i64)];
+        if let Some(b) = q.before_seq {
+            args.push(Box::new(b.min(i64::MAX as u64) as i64));
+            sql += &format!(" AND first_seq < ${}", args.len());
+        }
+        if let Some(t) = q.since {
+            args.push(Box::new(t));
+            sql += &format!(" AND max_time >= ${}", args.len());
+        }
+        if let Some(t) = q.until {
+            args.push(Box::new(t));
+            sql += &format!(" AND min_time < ${}", args.len());
+        }
+        for t in &q.terms {
+            args.push(Box::new(t.clone()));
+            sql += &format!(
+                " AND first_seq IN (SELECT first_seq FROM audit_batch_terms WHERE term = ${})",
+                args.len()
+            );
+        }
+        sql += if q.descending {
+            " ORDER BY last_seq DESC"
+        } else {
+            " ORDER BY last_seq"
+        };
+        args.push(Box::new(q.limit.min(i64::MAX as u64) as i64));
+        sql += &format!(" LIMIT ${}", args.len());
+        let refs: Vec<P> = args.iter().map(|b| b.as_ref() as P).collect();
+        let rows = self.query(&sql, &refs)?;
+        all(rows, |r| {
+            Ok(AuditBatch {
+                first_seq: get::<i64>(r, 0)? as u64,
+                last_seq: get::<i64>(r, 1)? as u64,
+                min_time: get(r, 2)?,
+                max_time: get(r, 3)?,
+                prev_hash: get(r, 4)?,
+                hash: get(r, 5)?,
+                body: get(r, 6)?,
+            })
+        })
+    }
+
+    fn audit_batch_terms(&mut self, first_seq: u64) -> Result<Vec<Vec<u8>>> {
+        let rows = self.query(
+            "SELECT term FROM audit_batch_terms WHERE first_seq = $1",
+            &[&(first_seq as i64)],
+        )?;
+        all(rows, |r| get(r, 0))
+    }
+
+    fn audit_batch_delete(&mut self, first_seq: u64) -> Result<()> {
+        let s = first_seq as i64;
+        self.change("DELETE FROM audit_batch_terms WHERE first_seq = $1", &[&s])?;
+        self.change("DELETE FROM audit_batches WHERE first_seq = $1", &[&s])?;
+        Ok(())
+    }
+
     fn audit_delete_before(&mut self, seq: u64) -> Result<u64> {
-        self.change("DELETE FROM audit WHERE seq < $1", &[&(seq as i64)])
+        let seq = seq.min(i64::MAX as u64) as i64;
+        let rows = self.change("DELETE FROM audit WHERE seq < $1", &[&seq])?;
+        let in_batches: i64 = match self.opt(
+            "SELECT coalesce(sum(last_seq - first_seq + 1), 0)::BIGINT FROM audit_batches
+             WHERE last_seq < $1",
+            &[&seq],
+        )? {
+            Some(r) => get(&r, 0)?,
+            None => 0,
+        };
+        self.change(
+            "DELETE FROM audit_batch_terms WHERE first_seq IN
+             (SELECT first_seq FROM audit_batches WHERE last_seq < $1)",
+            &[&seq],
+        )?;
+        self.change("DELETE FROM audit_batches WHERE last_seq < $1", &[&seq])?;
+        Ok(rows + in_batches.max(0) as u64)
     }
 
     fn checkpoint_insert(&mut self, c: &CheckpointRecord) -> Result<()> {

@@ -8,7 +8,6 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::boundary::shmview::{ShmHeader, WORDS};
-use crate::core::audit::ChainedRef;
 use crate::core::error::{Error, Result};
 use crate::core::model::*;
 use crate::core::store::{Store, Tx};
@@ -85,6 +84,16 @@ const MIGRATIONS: &[&str] = &[
     // 2: a generation counter bumped by every write that changes cached state
     "CREATE TABLE generation (n INTEGER NOT NULL);
      INSERT INTO generation VALUES (0);",
+    // 3: usage records chained in batches (docs/at-rest.md, "audit batches")
+    "CREATE TABLE audit_batches (
+        first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, min_time INTEGER NOT NULL,
+        max_time INTEGER NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL,
+        body BLOB NOT NULL);
+     CREATE UNIQUE INDEX audit_batches_last ON audit_batches(last_seq);
+     CREATE TABLE audit_batch_terms (
+        term BLOB NOT NULL, first_seq INTEGER NOT NULL,
+        PRIMARY KEY (term, first_seq)) WITHOUT ROWID;
+     CREATE INDEX audit_batch_terms_seq ON audit_batch_terms(first_seq);",
 ];
 
 /// The SQLite store. One connection per process, serialised by a mutex; other processes
@@ -715,47 +724,18 @@ fn audit_row(r: &Row) -> rusqlite::Result<AuditRecord> {
     Ok(rec)
 }
 
+/// A BLOB (or TEXT, if the file was edited) column as bytes; anything else reads as empty,
+/// which the audit checks then report.
+fn blob_of(r: &Row, i: usize) -> rusqlite::Result<Vec<u8>> {
+    use rusqlite::types::ValueRef;
+    Ok(match r.get_ref(i)? {
+        ValueRef::Text(b) | ValueRef::Blob(b) => b.to_vec(),
+        _ => Vec::new(),
+    })
+}
+
 fn opt_i64(v: Option<u64>) -> Option<i64> {
     v.map(|v| v as i64)
-}
-
-/// `INSERT INTO audit` of `rows` rows of anonymous parameters. `OR ROLLBACK`: a failing row
-/// (it cannot happen under the write lock; a duplicate `seq` would be a bug) rolls the whole
-/// transaction back, which the caller does anyway; so SQLite keeps no statement journal
-/// for the multi-row statement (copies of every page it changes, about 10% of its cost).
-fn audit_insert_sql(rows: usize) -> String {
-    let mut sql = format!("INSERT OR ROLLBACK INTO audit({AUDIT_COLS}) VALUES ");
-    for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    }
-    sql
-}
-
-/// Binds one audit row's 15 columns from parameter `at` on.
-fn bind_audit_row(
-    st: &mut rusqlite::CachedStatement<'_>,
-    at: usize,
-    a: &ChainedRef<'_>,
-) -> rusqlite::Result<()> {
-    let r = &a.rec;
-    st.raw_bind_parameter(at, a.seq as i64)?;
-    st.raw_bind_parameter(at + 1, r.time)?;
-    st.raw_bind_parameter(at + 2, r.keyring as i64)?;
-    st.raw_bind_parameter(at + 3, r.identity)?;
-    st.raw_bind_parameter(at + 4, r.action)?;
-    st.raw_bind_parameter(at + 5, opt_i64(r.key_id))?;
-    st.raw_bind_parameter(at + 6, r.key_version.map(|v| v as i64))?;
-    st.raw_bind_parameter(at + 7, r.outcome.name())?;
-    st.raw_bind_parameter(at + 8, r.error)?;
-    st.raw_bind_parameter(at + 9, r.context)?;
-    st.raw_bind_parameter(at + 10, r.pid as i64)?;
-    st.raw_bind_parameter(at + 11, r.request_id)?;
-    st.raw_bind_parameter(at + 12, r.detail)?;
-    st.raw_bind_parameter(at + 13, a.prev_hash)?;
-    st.raw_bind_parameter(at + 14, a.hash)
 }
 
 impl SqlTx<'_> {
@@ -1265,7 +1245,13 @@ impl Tx for SqlTx<'_> {
     fn audit_head(&mut self) -> Result<(u64, Vec<u8>)> {
         Ok(self
             .c
-            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+            .prepare_cached(
+                "SELECT * FROM (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1)
+                 UNION ALL
+                 SELECT * FROM (SELECT last_seq, hash FROM audit_batches
+                                ORDER BY last_seq DESC LIMIT 1)
+                 ORDER BY 1 DESC LIMIT 1",
+            )?
             .query_row([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
             .optional()?
             .unwrap_or((0, Vec::new())))
@@ -1296,28 +1282,7 @@ impl Tx for SqlTx<'_> {
         Ok(())
     }
 
-    fn audit_append_many(&mut self, recs: &[ChainedRef<'_>]) -> Result<()> {
-        // Chunks of 64, then of 8, then single rows: three multi-row statements, each
-        // prepared once per connection, bound from the borrowed fields.
-        let mut rest = recs;
-        for rows in [64usize, 8, 1] {
-            if rest.len() < rows {
-                continue;
-            }
-            let mut st = self.c.prepare_cached(&audit_insert_sql(rows))?;
-            let mut chunks = rest.chunks_exact(rows);
-            for chunk in &mut chunks {
-                for (i, a) in chunk.iter().enumerate() {
-                    bind_audit_row(&mut st, i * 15 + 1, a)?;
-                }
-                st.raw_execute()?;
-            }
-            rest = chunks.remainder();
-        }
-        Ok(())
-    }
-
-    fn audit_query(&mut self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+    fn audit_rows(&mut self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let mut sql = format!("SELECT {AUDIT_COLS} FROM audit WHERE seq > ?1");
         let mut args: Vec<rusqlite::types::Value> = vec![(f.after_seq.unwrap_or(0) as i64).into()];
         if let Some(k) = f.key_id {
@@ -1331,6 +1296,10 @@ impl Tx for SqlTx<'_> {
         if let Some(a) = &f.action {
             args.push(a.clone().into());
             sql += &format!(" AND action = ?{}", args.len());
+        }
+        if let Some(b) = f.before_seq {
+            args.push((b.min(i64::MAX as u64) as i64).into());
+            sql += &format!(" AND seq < ?{}", args.len());
         }
         if let Some(t) = f.since {
             args.push(t.into());
@@ -1353,10 +1322,121 @@ impl Tx for SqlTx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn audit_delete_before(&mut self, seq: u64) -> Result<u64> {
-        Ok(self
+    fn audit_batch_insert(&mut self, b: &AuditBatch, terms: &[Vec<u8>]) -> Result<()> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO audit_batches(first_seq, last_seq, min_time, max_time, prev_hash,
+                 hash, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                b.first_seq as i64,
+                b.last_seq as i64,
+                b.min_time,
+                b.max_time,
+                b.prev_hash,
+                b.hash,
+                b.body
+            ])?;
+        // Index rows left behind by a batch removed behind the library's back would
+        // otherwise block the chaining; verification reports the removal itself.
+        self.c
+            .prepare_cached("DELETE FROM audit_batch_terms WHERE first_seq = ?1")?
+            .execute([b.first_seq as i64])?;
+        let mut st = self
             .c
-            .execute("DELETE FROM audit WHERE seq < ?1", [seq as i64])? as u64)
+            .prepare_cached("INSERT INTO audit_batch_terms(term, first_seq) VALUES (?1, ?2)")?;
+        for t in terms {
+            st.execute(params![t, b.first_seq as i64])?;
+        }
+        Ok(())
+    }
+
+    fn audit_batches(&mut self, q: &BatchQuery) -> Result<Vec<AuditBatch>> {
+        // Batches do not overlap, so last_seq orders them as first_seq does.
+        let mut sql = String::from(
+            "SELECT first_seq, last_seq, min_time, max_time, prev_hash, hash, body
+             FROM audit_batches WHERE last_seq > ?1",
+        );
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![(q.after_seq.min(i64::MAX as u64) as i64).into()];
+        if let Some(b) = q.before_seq {
+            args.push((b.min(i64::MAX as u64) as i64).into());
+            sql += &format!(" AND first_seq < ?{}", args.len());
+        }
+        if let Some(t) = q.since {
+            args.push(t.into());
+            sql += &format!(" AND max_time >= ?{}", args.len());
+        }
+        if let Some(t) = q.until {
+            args.push(t.into());
+            sql += &format!(" AND min_time < ?{}", args.len());
+        }
+        for t in &q.terms {
+            args.push(t.clone().into());
+            sql += &format!(
+                " AND first_seq IN (SELECT first_seq FROM audit_batch_terms WHERE term = ?{})",
+                args.len()
+            );
+        }
+        sql += if q.descending {
+            " ORDER BY last_seq DESC"
+        } else {
+            " ORDER BY last_seq"
+        };
+        args.push((q.limit.min(i64::MAX as u64) as i64).into());
+        sql += &format!(" LIMIT ?{}", args.len());
+        let mut st = self.c.prepare_cached(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok(AuditBatch {
+                first_seq: r.get::<_, i64>(0)? as u64,
+                last_seq: r.get::<_, i64>(1)? as u64,
+                min_time: r.get(2)?,
+                max_time: r.get(3)?,
+                prev_hash: blob_of(r, 4)?,
+                hash: blob_of(r, 5)?,
+                body: blob_of(r, 6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn audit_batch_terms(&mut self, first_seq: u64) -> Result<Vec<Vec<u8>>> {
+        let mut st = self
+            .c
+            .prepare_cached("SELECT term FROM audit_batch_terms WHERE first_seq = ?1")?;
+        let rows = st.query_map([first_seq as i64], |r| blob_of(r, 0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn audit_batch_delete(&mut self, first_seq: u64) -> Result<()> {
+        self.c.execute(
+            "DELETE FROM audit_batch_terms WHERE first_seq = ?1",
+            [first_seq as i64],
+        )?;
+        self.c.execute(
+            "DELETE FROM audit_batches WHERE first_seq = ?1",
+            [first_seq as i64],
+        )?;
+        Ok(())
+    }
+
+    fn audit_delete_before(&mut self, seq: u64) -> Result<u64> {
+        let seq = seq.min(i64::MAX as u64) as i64;
+        let rows = self.c.execute("DELETE FROM audit WHERE seq < ?1", [seq])? as u64;
+        let in_batches: i64 = self.c.query_row(
+            "SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM audit_batches
+             WHERE last_seq < ?1",
+            [seq],
+            |r| r.get(0),
+        )?;
+        self.c.execute(
+            "DELETE FROM audit_batch_terms WHERE first_seq IN
+             (SELECT first_seq FROM audit_batches WHERE last_seq < ?1)",
+            [seq],
+        )?;
+        self.c
+            .execute("DELETE FROM audit_batches WHERE last_seq < ?1", [seq])?;
+        Ok(rows + in_batches.max(0) as u64)
     }
 
     fn checkpoint_insert(&mut self, c: &CheckpointRecord) -> Result<()> {
