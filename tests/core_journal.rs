@@ -378,3 +378,78 @@ fn a_journal_file_that_cannot_be_sized_refuses_the_operation_when_fail_closed() 
     assert!(encrypts(&k, &o).is_empty());
     assert!(k.audit_verify(&o, None).unwrap().ok());
 }
+
+#[test]
+fn a_store_from_before_audit_batches_keeps_its_trail_and_chains_on() {
+    // A store as the library wrote it before usage records were stored in batches (schema
+    // version 2: every record a row of `audit`, with its links). Opening it runs the
+    // migration; what is chained after it links to the old rows, and the trail reads and
+    // verifies as one.
+    let s = TestStore::new();
+    let old: Vec<AuditRecord> = {
+        let (k, o) = s.open_owner();
+        k.create_key(&o, &aes("m")).unwrap();
+        for i in 0..5 {
+            k.encrypt(&o, "m", format!("old{i}").as_bytes(), &Context::new())
+                .unwrap();
+        }
+        k.audit_query(&o, &AuditFilter::default()).unwrap()
+    };
+    {
+        let c = rusqlite::Connection::open(&s.path).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM audit_batches", [], |r| r.get(0))
+            .unwrap();
+        assert!(n > 0, "usage records were batched");
+        // the earlier layout: the same records, each a row
+        c.execute_batch(
+            "DELETE FROM audit; DROP TABLE audit_batch_terms; DROP TABLE audit_batches;",
+        )
+        .unwrap();
+        for r in &old {
+            c.execute(
+                "INSERT INTO audit(seq, time, keyring, identity, action, key_id, key_version,
+                 outcome, error, context, pid, request_id, detail, prev_hash, hash)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+                rusqlite::params![
+                    r.seq as i64,
+                    r.time,
+                    r.keyring as i64,
+                    r.identity,
+                    r.action,
+                    r.key_id.map(|v| v as i64),
+                    r.key_version.map(|v| v as i64),
+                    r.outcome.name(),
+                    r.error,
+                    r.context,
+                    r.pid as i64,
+                    r.request_id,
+                    r.detail,
+                    r.prev_hash,
+                    r.hash
+                ],
+            )
+            .unwrap();
+        }
+        c.pragma_update(None, "user_version", 2).unwrap();
+    }
+    let (k, o) = s.open_owner();
+    for i in 0..5 {
+        k.encrypt(&o, "m", format!("new{i}").as_bytes(), &Context::new())
+            .unwrap();
+    }
+    let all = k.audit_query(&o, &AuditFilter::default()).unwrap();
+    assert_eq!(all[..old.len()], old[..], "the old rows read as before");
+    assert!(all
+        .windows(2)
+        .all(|p| p[1].seq == p[0].seq + 1 && p[1].prev_hash == p[0].hash));
+    assert_eq!(encrypts(&k, &o).len(), 10);
+    let rep = k.audit_verify(&o, None).unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    assert_eq!(rep.records, all.len() as u64);
+    let c = rusqlite::Connection::open(&s.path).unwrap();
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 3);
+}
