@@ -453,3 +453,61 @@ fn a_store_from_before_audit_batches_keeps_its_trail_and_chains_on() {
         .unwrap();
     assert_eq!(v, 3);
 }
+
+#[test]
+fn the_unchained_backlog_stays_bounded_under_sustained_load() {
+    // Two threads encrypt as fast as they can with records of about 1 KiB (a long context
+    // key), journaling about three times the backlog bound in all: the callers help chain
+    // once the bound is reached, so the backlog never grows past it (by more than the
+    // records in flight), and every record ends up chained once.
+    use kms::core::journal::BACKLOG_LIMIT;
+    let s = TestStore::new();
+    let (k, o) = s.open_owner();
+    k.create_key(&o, &aes("b")).unwrap();
+    let pad = "q".repeat(900);
+    const THREADS: usize = 2;
+    let per_thread = (3 * BACKLOG_LIMIT / 1024) as usize / THREADS;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let peak = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(k.audit_backlog(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        });
+        let writers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (k, o, pad) = (k.clone(), o.clone(), pad.clone());
+                sc.spawn(move || {
+                    let mut c = Context::new();
+                    c.insert(format!("t{t}{pad}"), "x".into());
+                    for _ in 0..per_thread {
+                        k.encrypt(&o, "b", b"x", &c).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        peak > BACKLOG_LIMIT / 2,
+        "the load reached the bound: peak backlog {peak} bytes"
+    );
+    assert!(
+        peak <= BACKLOG_LIMIT + 64 * 1024,
+        "the backlog stayed bounded: peak {peak} bytes, bound {BACKLOG_LIMIT}"
+    );
+    assert_eq!(encrypts(&k, &o).len(), THREADS * per_thread);
+    assert_eq!(k.audit_backlog(), 0);
+    let rep = k.audit_verify(&o, None).unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    assert_eq!(
+        k.describe_key(&o, "b").unwrap().versions[0].uses,
+        (THREADS * per_thread) as u64
+    );
+}

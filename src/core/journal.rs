@@ -258,11 +258,14 @@ pub struct AuditWriter {
 }
 
 /// Most journaled bytes a handle may have waiting to be chained (about half a million
-/// records, a second or two of chaining). Beyond it a calling thread waits (sleeping, so the
-/// background thread gets the CPU) until the chaining brings the backlog under the limit
-/// again, at most [`BACKLOG_WAIT`], and then chains itself if it is still over: a host that
-/// keeps every core busy cannot make the journal grow without bound, nor the trail fall
-/// minutes behind; sustained throughput becomes the chaining rate.
+/// records, under a second of chaining). Beyond it a calling thread helps: it chains
+/// itself until the backlog is down to half the limit, or, while another thread is
+/// chaining, waits for it (sleeping), at most [`BACKLOG_WAIT`] before it chains itself. A host
+/// that keeps every core busy cannot make the journal grow without bound, nor the trail fall
+/// minutes behind; sustained throughput becomes the chaining rate, with the chaining on one
+/// core at full priority and the callers on the others (the background thread's lower
+/// priority would otherwise leave it starved while callers run, and a core idle while they
+/// wait).
 pub const BACKLOG_LIMIT: u64 = 64 * 1024 * 1024;
 /// Longest a caller waits for the background thread before chaining itself (a forked child
 /// using its parent's handle has no background thread).
@@ -580,14 +583,14 @@ impl AuditWriter {
 
     /// Chains `sources` up to their limits (or as far as whole entries go); returns the
     /// offset reached in each.
-    fn chain(&self, sources: &[Source]) -> Result<Vec<u64>> {
+    fn chain(&self, sources: &[Source], enough: &dyn Fn() -> bool) -> Result<Vec<u64>> {
         let mut done = self.ingest_files(sources)?;
         loop {
             let pending = sources
                 .iter()
                 .zip(&done)
                 .any(|(s, d)| s.limit.is_some_and(|l| *d < l));
-            if !pending {
+            if !pending || enough() {
                 break;
             }
             // A long pass (a backlog) must not hold back the journal's sync.
@@ -607,6 +610,12 @@ impl AuditWriter {
             .ingesting
             .lock()
             .map_err(|_| Error::internal("ingest lock"))?;
+        self.ingest_own_locked(&|| false)
+    }
+
+    /// [`AuditWriter::ingest_own`] under the ingest lock, stopping early (between chaining
+    /// passes) once `enough` says so.
+    fn ingest_own_locked(&self, enough: &dyn Fn() -> bool) -> Result<()> {
         let (mut full, sources) = self.snapshot()?;
         // Full files first, each shard's one after the other: their records are older than
         // the next file's (a thread's records stay in order). Each round chains the oldest
@@ -615,11 +624,15 @@ impl AuditWriter {
             f.reverse();
         }
         loop {
+            if enough() {
+                return Ok(());
+            }
             let round: Vec<Source> = full.iter_mut().filter_map(|f| f.pop()).collect();
             if round.is_empty() {
                 break;
             }
-            let done = self.chain(&round)?;
+            // A full file is chained whole: it is removed next.
+            let done = self.chain(&round, &|| false)?;
             if round.iter().zip(&done).any(|(s, d)| s.limit != Some(*d)) {
                 // Later records wait for these (and nothing may be removed meanwhile).
                 return Err(Error::internal("a full journal file could not be chained"));
@@ -632,7 +645,7 @@ impl AuditWriter {
         if sources.is_empty() {
             return Ok(());
         }
-        let done = self.chain(&sources)?;
+        let done = self.chain(&sources, enough)?;
         let rotate_at = self.rotate_at();
         for (s, d) in sources.iter().zip(&done) {
             if *d < rotate_at {
@@ -663,7 +676,16 @@ impl AuditWriter {
     /// journaled already, so a failure to chain only leaves the backlog.
     fn hold_back(&self) {
         let t0 = std::time::Instant::now();
+        let half = || self.backlog() <= BACKLOG_LIMIT / 2;
         while self.backlog() > BACKLOG_LIMIT {
+            match self.ingesting.try_lock() {
+                Ok(_g) => {
+                    let _ = self.ingest_own_locked(&half);
+                    return;
+                }
+                Err(std::sync::TryLockError::Poisoned(_)) => return,
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
             if t0.elapsed() >= BACKLOG_WAIT {
                 let _ = self.ingest_own();
                 return;
