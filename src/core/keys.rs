@@ -129,6 +129,25 @@ impl KeyInfo {
     }
 }
 
+/// A key's description for [`Kms::describe_key_cached`]: the key and its versions, with use
+/// counts left at 0 (they change with every use).
+fn describe_without_uses(k: &KeyRecord, versions: &[VersionRecord]) -> KeyInfo {
+    KeyInfo {
+        key: k.clone(),
+        versions: versions
+            .iter()
+            .map(|v| VersionInfo {
+                version: v.version,
+                created: v.created,
+                destroyed: v.destroyed,
+                uses: 0,
+                primary: v.version == k.primary_version,
+                public: v.public.clone(),
+            })
+            .collect(),
+    }
+}
+
 impl Kms {
     /// Creates a key with freshly generated material (version 1).
     pub fn create_key(&self, c: &Caller, req: &KeyRequest) -> Result<KeyRecord> {
@@ -299,21 +318,7 @@ impl Kms {
             return Ok(info);
         }
         let versions = store::read(self.store(), |tx| tx.versions(k.id))?;
-        let versions = versions
-            .iter()
-            .map(|v| VersionInfo {
-                version: v.version,
-                created: v.created,
-                destroyed: v.destroyed,
-                uses: 0,
-                primary: v.version == k.primary_version,
-                public: v.public.clone(),
-            })
-            .collect();
-        let info = Arc::new(KeyInfo {
-            key: (*k).clone(),
-            versions,
-        });
+        let info = Arc::new(describe_without_uses(&k, &versions));
         if let Ok(mut m) = self.inner.cache.write() {
             m.described.insert(k.id, (k.clone(), info.clone()));
         }
@@ -327,13 +332,36 @@ impl Kms {
             .map_err(|e| self.refuse(c, Action::List, None, None, &Context::new(), e))?;
         let mut f = filter.clone();
         f.keyring = c.keyring;
-        let list = store::read(self.store(), |tx| tx.key_list(&f))?;
-        // A lookup-sized answer (a search by label or id) goes on to use its keys: keep the
-        // records cached, as a lookup by id would (a long listing is not cached).
-        if list.len() <= 16 {
-            if let Ok(mut m) = self.inner.cache.write() {
+        // A lookup-sized answer (a search by label or id, as PKCS#11 C_FindObjectsInit
+        // makes) goes on to use its keys: read their versions in the same transaction and
+        // keep records and descriptions cached, as a lookup by id would (a long listing is
+        // not cached).
+        let (list, versions) = store::read(self.store(), |tx| {
+            let list = tx.key_list(&f)?;
+            let mut versions = Vec::new();
+            if list.len() <= 16 {
                 for k in &list {
-                    m.keys.entry(k.id).or_insert_with(|| Arc::new(k.clone()));
+                    versions.push(tx.versions(k.id)?);
+                }
+            }
+            Ok((list, versions))
+        })?;
+        if !versions.is_empty() {
+            if let Ok(mut m) = self.inner.cache.write() {
+                for (k, vs) in list.iter().zip(versions) {
+                    let rec = m
+                        .keys
+                        .entry(k.id)
+                        .or_insert_with(|| Arc::new(k.clone()))
+                        .clone();
+                    if m.described
+                        .get(&k.id)
+                        .is_some_and(|(r, _)| Arc::ptr_eq(r, &rec))
+                    {
+                        continue;
+                    }
+                    let info = Arc::new(describe_without_uses(&rec, &vs));
+                    m.described.insert(k.id, (rec, info));
                 }
             }
         }
