@@ -10,7 +10,7 @@ mod util;
 
 use std::path::PathBuf;
 
-use kms::core::audit::{decode_record, encode_record};
+use kms::core::audit::{decode_record, encode_record, expand_batch};
 use kms::core::backup::verify_backup;
 use kms::core::ciphertext::Header;
 use kms::core::journal::parse_entries;
@@ -257,10 +257,32 @@ fn audit_seeds_decode() {
     journal.extend(fuzz_api::journal_frame(&granted));
     seeds.push(("record-grant-use".into(), granted));
     seeds.push(("journal".into(), journal));
+    // a batch as the store keeps it: the record count, then each record (no use counts)
+    // after its 4-byte length
+    let mut batch = vec![records.len() as u8];
+    for r in &records {
+        let b = encode_record(r, None, None);
+        batch.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        batch.extend_from_slice(&b);
+    }
+    seeds.push(("batch".into(), batch));
     let seeds: Vec<(&str, Vec<u8>)> = seeds.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     write_seeds("audit_record", &seeds);
     for (name, seed) in committed("audit_record") {
-        if name.starts_with("seed-journal") {
+        if name.starts_with("seed-batch") {
+            let b = AuditBatch {
+                first_seq: 1,
+                last_seq: seed[0] as u64,
+                min_time: 0,
+                max_time: 0,
+                prev_hash: Vec::new(),
+                hash: Vec::new(),
+                body: seed[1..].to_vec(),
+            };
+            let recs =
+                expand_batch(&b, &[1; 16], &Vec::new()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(recs.len() >= 4, "{name}");
+        } else if name.starts_with("seed-journal") {
             let (entries, end) = parse_entries(&seed);
             assert_eq!(end, seed.len(), "{name}");
             assert!(entries.len() >= 2, "{name}");

@@ -1,15 +1,46 @@
-//! The audit-record codec of the usage journal (`kms::core::audit::decode_record`) and the
-//! journal's entry framing (`kms::core::journal::parse_entries`). The input is read both as
-//! one encoded record and as a journal file; whatever decodes must re-encode to its bytes.
+//! The audit-record codec of the usage journal (`kms::core::audit::decode_record`), the
+//! journal's entry framing (`kms::core::journal::parse_entries`) and the stored batch of
+//! usage records (`kms::core::audit::expand_batch`). The input is read as one encoded record
+//! and as a journal file (whatever decodes must re-encode to its bytes), and as a batch: the
+//! first byte is the number of records the batch claims, the rest its body; whatever expands
+//! must be that many records, numbered and linked one after the other.
 #![no_main]
 
-use kms::core::audit::{decode_record, encode_record};
+use kms::core::audit::{decode_record, encode_record, expand_batch};
 use kms::core::journal::parse_entries;
+use kms::core::model::AuditBatch;
 use libfuzzer_sys::fuzz_target;
 
 fn round_trip(b: &[u8]) {
     if let Ok((r, use_of, grant)) = decode_record(b) {
         assert_eq!(encode_record(&r, use_of, grant), b);
+    }
+}
+
+fn batch(data: &[u8]) {
+    let Some((&n, body)) = data.split_first() else {
+        return;
+    };
+    let b = AuditBatch {
+        first_seq: 1,
+        last_seq: n as u64,
+        min_time: 0,
+        max_time: 0,
+        prev_hash: vec![7; 32],
+        hash: vec![9; 32],
+        body: body.to_vec(),
+    };
+    if let Ok(recs) = expand_batch(&b, &[1; 16], &Vec::new()) {
+        assert_eq!(recs.len(), n as usize);
+        let mut prev = b.prev_hash.clone();
+        for (i, r) in recs.iter().enumerate() {
+            assert_eq!(r.seq, i as u64 + 1);
+            assert_eq!(r.prev_hash, prev);
+            prev = r.hash.clone();
+        }
+        if let Some(last) = recs.last() {
+            assert_eq!(last.hash, b.hash);
+        }
     }
 }
 
@@ -21,4 +52,5 @@ fuzz_target!(|data: &[u8]| {
     for e in entries {
         round_trip(e);
     }
+    batch(data);
 });
