@@ -154,7 +154,6 @@ pub fn term_action(action: &str) -> Vec<u8> {
 
 /// What the index of a batch says about its records: the distinct terms (sorted) and the
 /// time range.
-#[derive(Default)]
 struct BatchIndex {
     terms: std::collections::HashSet<Vec<u8>>,
     min_time: i64,
