@@ -176,17 +176,22 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    #[test]
-    fn writes_reach_the_file_and_stay_in_bounds() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("w");
-        let f = std::fs::OpenOptions::new()
+    /// An empty file opened for reading and writing.
+    fn fresh_file(path: &std::path::Path) -> File {
+        std::fs::OpenOptions::new()
             .create(true)
             .read(true)
             .write(true)
             .truncate(true)
-            .open(&path)
-            .unwrap();
+            .open(path)
+            .unwrap()
+    }
+
+    #[test]
+    fn writes_reach_the_file_and_stay_in_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w");
+        let f = fresh_file(&path);
         let mut w = MappedWindow::map(&f, 8192).unwrap();
         assert_eq!(w.len(), 8192);
         assert!(!w.is_inherited());
@@ -212,13 +217,7 @@ mod tests {
     fn a_forked_child_cannot_write_into_the_parents_mapping() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w");
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let f = fresh_file(&path);
         let mut w = MappedWindow::map(&f, 4096).unwrap();
         w.write_at(0, b"parent").unwrap();
         // SAFETY: the child only reads an atomic, tries the refused write (which allocates
