@@ -10,8 +10,9 @@ mod util;
 
 use std::path::PathBuf;
 
-use kms::core::audit::{decode_record, encode_record, expand_batch};
+use kms::core::audit::{decode_record, encode_record, expand_batch, RecordRef};
 use kms::core::backup::verify_backup;
+use kms::core::batchbody;
 use kms::core::ciphertext::Header;
 use kms::core::journal::parse_entries;
 use kms::core::seal::{hex, load_key_file, unhex, KdfParams, Sealer};
@@ -257,14 +258,18 @@ fn audit_seeds_decode() {
     journal.extend(fuzz_api::journal_frame(&granted));
     seeds.push(("record-grant-use".into(), granted));
     seeds.push(("journal".into(), journal));
-    // a batch as the store keeps it: the record count, then each record (no use counts)
-    // after its 4-byte length
+    // batches as the store keeps them: the record count, then the body; the store writes
+    // version 2 and reads version 1 (each record, no use counts, after its 4-byte length)
+    let refs: Vec<RecordRef<'_>> = records.iter().map(RecordRef::of).collect();
     let mut batch = vec![records.len() as u8];
+    batchbody::encode(&mut batch, &refs);
+    let mut batch_v1 = vec![records.len() as u8];
     for r in &records {
         let b = encode_record(r, None, None);
-        batch.extend_from_slice(&(b.len() as u32).to_be_bytes());
-        batch.extend_from_slice(&b);
+        batch_v1.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        batch_v1.extend_from_slice(&b);
     }
+    seeds.push(("batch-v1".into(), batch_v1));
     seeds.push(("batch".into(), batch));
     let seeds: Vec<(&str, Vec<u8>)> = seeds.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     write_seeds("audit_record", &seeds);

@@ -3,10 +3,12 @@
 //! usage records (`kms::core::audit::expand_batch`). The input is read as one encoded record
 //! and as a journal file (whatever decodes must re-encode to its bytes), and as a batch: the
 //! first byte is the number of records the batch claims, the rest its body; whatever expands
-//! must be that many records, numbered and linked one after the other.
+//! must be that many records, numbered and linked one after the other, and a body of the
+//! current version that decodes must be the encoding of what it decodes to.
 #![no_main]
 
-use kms::core::audit::{decode_record, encode_record, expand_batch};
+use kms::core::audit::{decode_record, encode_record, expand_batch, RecordRef};
+use kms::core::batchbody;
 use kms::core::journal::parse_entries;
 use kms::core::model::AuditBatch;
 use libfuzzer_sys::fuzz_target;
@@ -40,6 +42,12 @@ fn batch(data: &[u8]) {
         }
         if let Some(last) = recs.last() {
             assert_eq!(last.hash, b.hash);
+        }
+        if body.first() == Some(&2) {
+            let refs: Vec<RecordRef<'_>> = recs.iter().map(RecordRef::of).collect();
+            let mut again = Vec::new();
+            batchbody::encode(&mut again, &refs);
+            assert_eq!(again, body);
         }
     }
 }

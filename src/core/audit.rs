@@ -4,11 +4,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::core::batchbody;
 use crate::core::crypto::{self, HashAlg};
 use crate::core::error::{Error, ErrorKind, Result};
 use crate::core::model::{
     AuditBatch, AuditFilter, AuditRecord, BatchQuery, CheckpointRecord, Outcome,
 };
+use crate::core::service::CacheHasher;
 use crate::core::store::Tx;
 
 pub use crate::core::journal::AuditWriter;
@@ -155,7 +157,7 @@ pub fn term_action(action: &str) -> Vec<u8> {
 /// What the index of a batch says about its records: the distinct terms (sorted) and the
 /// time range.
 struct BatchIndex {
-    terms: std::collections::HashSet<Vec<u8>>,
+    terms: std::collections::HashSet<Vec<u8>, std::hash::BuildHasherDefault<CacheHasher>>,
     min_time: i64,
     max_time: i64,
 }
@@ -169,7 +171,19 @@ impl BatchIndex {
         }
     }
 
-    fn add(&mut self, r: &RecordRef<'_>, buf: &mut Vec<u8>) {
+    fn of(records: &[AuditRecord]) -> BatchIndex {
+        let mut index = BatchIndex::new();
+        let mut buf = Vec::new();
+        let mut prev = None;
+        for r in records.iter().map(RecordRef::of) {
+            index.add(&r, prev.as_ref(), &mut buf);
+            prev = Some(r);
+        }
+        index
+    }
+
+    /// Adds record `r`, which follows `prev` (whose terms are in already).
+    fn add(&mut self, r: &RecordRef<'_>, prev: Option<&RecordRef<'_>>, buf: &mut Vec<u8>) {
         self.min_time = self.min_time.min(r.time);
         self.max_time = self.max_time.max(r.time);
         let mut term = |tag: u8, v: &[u8]| {
@@ -180,11 +194,18 @@ impl BatchIndex {
                 self.terms.insert(buf.clone());
             }
         };
-        if let Some(k) = r.key_id {
+        if let Some(k) = r
+            .key_id
+            .filter(|k| prev.is_none_or(|p| p.key_id != Some(*k)))
+        {
             term(b'k', &k.to_be_bytes());
         }
-        term(b'i', r.identity.as_bytes());
-        term(b'a', r.action.as_bytes());
+        if prev.is_none_or(|p| p.identity != r.identity) {
+            term(b'i', r.identity.as_bytes());
+        }
+        if prev.is_none_or(|p| p.action != r.action) {
+            term(b'a', r.action.as_bytes());
+        }
     }
 
     fn sorted_terms(self) -> Vec<Vec<u8>> {
@@ -208,9 +229,9 @@ pub fn append_batch_in_tx(
     }
     let (head_seq, head) = tx.audit_head()?;
     let ChainScratch { msg, body, term } = scratch;
-    body.clear();
     let mut index = BatchIndex::new();
     let mut last: Option<[u8; 32]> = None;
+    let mut prev_ref: Option<&RecordRef<'_>> = None;
     for (i, r) in records.iter().enumerate() {
         let prev: &[u8] = match &last {
             Some(h) => h,
@@ -223,9 +244,11 @@ pub fn append_batch_in_tx(
             head_seq + 1 + i as u64,
             r,
         ));
-        push_entry(body, r);
-        index.add(r, term);
+        index.add(r, prev_ref, term);
+        prev_ref = Some(r);
     }
+    body.clear();
+    batchbody::encode(body, records);
     let batch = AuditBatch {
         first_seq: head_seq + 1,
         last_seq: head_seq + records.len() as u64,
@@ -240,44 +263,19 @@ pub fn append_batch_in_tx(
     r
 }
 
-/// Appends one record to a batch body: its length (4 bytes, big-endian), then the record
-/// encoded as in the usage journal (without use counts).
-fn push_entry(body: &mut Vec<u8>, r: &RecordRef<'_>) {
-    let at = body.len();
-    body.extend_from_slice(&[0; 4]);
-    encode_into(body, r, None, None);
-    let n = (body.len() - at - 4) as u32;
-    body[at..at + 4].copy_from_slice(&n.to_be_bytes());
-}
-
-/// The encoded records of a batch body, in order.
-fn batch_entries(b: &AuditBatch) -> Result<Vec<&[u8]>> {
-    let bad = || {
-        Error::integrity(format!(
-            "audit records {} to {} are unreadable (the stored batch was altered)",
-            b.first_seq, b.last_seq
-        ))
-    };
-    let mut out = Vec::new();
-    let mut rest = b.body.as_slice();
-    while !rest.is_empty() {
-        let n = rest
-            .get(..4)
-            .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize)
-            .ok_or_else(bad)?;
-        let e = rest.get(4..4 + n).ok_or_else(bad)?;
-        out.push(e);
-        rest = &rest[4 + n..];
-    }
+/// The records of a batch without their links, or an `Integrity` error naming them.
+fn batch_records(b: &AuditBatch) -> Result<Vec<AuditRecord>> {
     let want = b
         .last_seq
         .checked_sub(b.first_seq)
-        .and_then(|d| d.checked_add(1))
-        .ok_or_else(bad)?;
-    if out.len() as u64 != want {
-        return Err(bad());
-    }
-    Ok(out)
+        .and_then(|d| d.checked_add(1));
+    want.and_then(|n| batchbody::decode(&b.body, n).ok())
+        .ok_or_else(|| {
+            Error::integrity(format!(
+                "audit records {} to {} are unreadable (the stored batch was altered)",
+                b.first_seq, b.last_seq
+            ))
+        })
 }
 
 /// The records of a batch with their links: the first links to the batch's stored
@@ -285,26 +283,21 @@ fn batch_entries(b: &AuditBatch) -> Result<Vec<&[u8]>> {
 /// the stored `hash`, so that a changed record or link shows at the end of its batch when
 /// the chain is walked. `store_id` and `segs` give the id each record was hashed with.
 pub fn expand_batch(b: &AuditBatch, store_id: &[u8], segs: &Segments) -> Result<Vec<AuditRecord>> {
-    let entries = batch_entries(b)?;
-    let mut out = Vec::with_capacity(entries.len());
+    let mut out = batch_records(b)?;
     let mut msg = Vec::with_capacity(256);
     let mut prev = b.prev_hash.clone();
-    let n = entries.len();
-    for (i, e) in entries.into_iter().enumerate() {
-        let (r, _, _) = decode_record_ref(e).map_err(|_| {
-            Error::integrity(format!(
-                "audit record {} is unreadable (the stored batch was altered)",
-                b.first_seq + i as u64
-            ))
-        })?;
+    let n = out.len();
+    for (i, r) in out.iter_mut().enumerate() {
         let seq = b.first_seq + i as u64;
         let hash = if i + 1 == n {
             b.hash.clone()
         } else {
-            record_hash_ref(&mut msg, store_id_in(segs, store_id, seq), &prev, seq, &r).to_vec()
+            let sid = store_id_in(segs, store_id, seq);
+            record_hash_ref(&mut msg, sid, &prev, seq, &RecordRef::of(r)).to_vec()
         };
-        let rec = r.to_record(seq, std::mem::replace(&mut prev, hash.clone()), hash);
-        out.push(rec);
+        r.seq = seq;
+        r.prev_hash = std::mem::replace(&mut prev, hash.clone());
+        r.hash = hash;
     }
     Ok(out)
 }
@@ -313,12 +306,7 @@ pub fn expand_batch(b: &AuditBatch, store_id: &[u8], segs: &Segments) -> Result<
 /// by key, identity, action or time finds batches through it, so an edited index could hide
 /// records from queries while the chain itself stays intact.
 fn check_batch_index(tx: &mut dyn Tx, b: &AuditBatch) -> Result<Option<String>> {
-    let mut index = BatchIndex::new();
-    let mut buf = Vec::new();
-    for e in batch_entries(b)? {
-        let (r, _, _) = decode_record_ref(e)?;
-        index.add(&r, &mut buf);
-    }
+    let index = BatchIndex::of(&batch_records(b)?);
     let (lo, hi) = (index.min_time, index.max_time);
     let mut stored = tx.audit_batch_terms(b.first_seq)?;
     stored.sort();
@@ -461,14 +449,10 @@ pub fn split_batch_at(tx: &mut dyn Tx, store_id: &[u8], seq: u64) -> Result<()> 
     let cut = (seq - b.first_seq) as usize;
     tx.audit_batch_delete(b.first_seq)?;
     for part in [&recs[..cut], &recs[cut..]] {
+        let index = BatchIndex::of(part);
+        let refs: Vec<RecordRef<'_>> = part.iter().map(RecordRef::of).collect();
         let mut body = Vec::new();
-        let mut index = BatchIndex::new();
-        let mut buf = Vec::new();
-        for r in part {
-            let v = RecordRef::of(r);
-            push_entry(&mut body, &v);
-            index.add(&v, &mut buf);
-        }
+        batchbody::encode(&mut body, &refs);
         let (first, last) = (&part[0], &part[part.len() - 1]);
         let half = AuditBatch {
             first_seq: first.seq,

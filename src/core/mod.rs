@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod backup;
+pub mod batchbody;
 pub mod ciphertext;
 pub mod config;
 pub mod crypto;

@@ -72,7 +72,8 @@ pub(crate) type CacheMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Cac
 
 /// A multiply-rotate hash (the Fx scheme: 8 bytes per step). Not collision-resistant
 /// against chosen input: the keys here are store-assigned ids and the names of keys and
-/// identities, which only administrators choose, and a collision costs time, not
+/// identities, which only administrators choose (the audit chaining also keys a batch's
+/// index terms, key ids, identity and action names, by it), and a collision costs time, not
 /// correctness.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct CacheHasher(u64);
