@@ -193,6 +193,77 @@ fn grants_with_expiry_uses_and_context() {
     assert_eq!(k.list_grants(a, Some("g")).unwrap().len(), 1);
 }
 
+/// A thread that keeps using a key sees a change made on another thread at its next use:
+/// a revoked grant, a disabled key, a disabled identity. (Each thread keeps its own copy of
+/// what its repeated uses read; every change to the cache empties those copies.)
+#[test]
+fn changes_reach_a_thread_that_keeps_using_a_key() {
+    let w = world();
+    let (k, a) = (&w.k, &w.admin);
+    k.create_key(a, &aes("hot")).unwrap();
+    let grant = || {
+        k.grant(
+            a,
+            &GrantRequest {
+                identity: "nob".into(),
+                key: Some("hot".into()),
+                actions: ActionSet::of(&[Action::Encrypt]),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let gid = grant();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let (k2, n) = (k.clone(), w.nobody.clone());
+    let user = std::thread::spawn(move || {
+        while go_rx.recv().is_ok() {
+            // the first use fills this thread's copy, the next ones read it
+            let uses: Vec<_> = (0..3)
+                .map(|_| {
+                    k2.encrypt(&n, "hot", b"x", &Context::new())
+                        .map(|_| ())
+                        .map_err(|e| e.kind())
+                })
+                .collect();
+            done_tx.send(uses).unwrap();
+        }
+    });
+    let uses = |want: std::result::Result<(), ErrorKind>| {
+        go.send(()).unwrap();
+        assert_eq!(done.recv().unwrap(), vec![want; 3]);
+    };
+    uses(Ok(()));
+    k.revoke(a, gid).unwrap();
+    uses(Err(ErrorKind::AccessDenied));
+    grant();
+    uses(Ok(()));
+    k.disable_key(a, "hot").unwrap();
+    uses(Err(ErrorKind::KeyState));
+    k.enable_key(a, "hot").unwrap();
+    uses(Ok(()));
+    k.disable_identity(&w.owner, "nob").unwrap();
+    uses(Err(ErrorKind::AccessDenied));
+    k.enable_identity(&w.owner, "nob").unwrap();
+    uses(Ok(()));
+    drop(go);
+    user.join().unwrap();
+    // the same holds on the thread that makes the changes
+    for _ in 0..3 {
+        k.encrypt(&w.nobody, "hot", b"x", &Context::new()).unwrap();
+    }
+    k.disable_key(a, "hot").unwrap();
+    denied_kind(
+        k.encrypt(&w.nobody, "hot", b"x", &Context::new()),
+        ErrorKind::KeyState,
+    );
+}
+
+fn denied_kind<T: std::fmt::Debug>(r: Result<T>, kind: ErrorKind) {
+    assert_eq!(r.unwrap_err().kind(), kind);
+}
+
 #[test]
 fn lockout_and_unlock() {
     let w = world();

@@ -143,6 +143,8 @@ struct Current {
     map: Option<MappedWindow>,
     name: String,
     written: u64,
+    /// Bytes written and not yet added to `written_total` (see [`REPORT_EVERY`]).
+    unreported: u64,
     /// Reused encoding buffer (one copy per record, no allocation).
     buf: Vec<u8>,
     /// Earlier files of this shard whose window filled up, oldest first: still locked by
@@ -192,6 +194,24 @@ impl Current {
 
 /// Journal files per handle (one per calling thread, modulo this).
 const SHARDS: usize = 8;
+
+/// One shard's lock and state on cache lines of its own: threads writing to different
+/// shards do not pull one line back and forth.
+#[repr(align(128))]
+struct Shard(Mutex<Current>);
+
+impl std::ops::Deref for Shard {
+    type Target = Mutex<Current>;
+    fn deref(&self) -> &Mutex<Current> {
+        &self.0
+    }
+}
+
+/// Bytes a shard writes before it adds them to the handle's shared total (and checks the
+/// backlog bound): callers on different cores then update the shared counter once per
+/// this many bytes, not once per record. So the backlog can pass the bound by up to this
+/// much per writing thread before a caller sees it.
+pub const REPORT_EVERY: u64 = 64 * 1024;
 
 /// Takes the number a `ThreadId` hashes (threads are numbered in creation order).
 struct ThreadNumber(u64);
@@ -243,7 +263,7 @@ pub struct AuditWriter {
     store_id: Vec<u8>,
     config: AuditConfig,
     dir: PathBuf,
-    shards: Vec<Mutex<Current>>,
+    shards: Vec<Shard>,
     /// One ingestion at a time in this handle.
     ingesting: Mutex<()>,
     /// Buffers reused by every ingestion pass.
@@ -330,15 +350,16 @@ impl AuditWriter {
             dir,
             shards: (0..SHARDS)
                 .map(|_| {
-                    Mutex::new(Current {
+                    Shard(Mutex::new(Current {
                         file: None,
                         map: None,
                         name: String::new(),
                         written: 0,
+                        unreported: 0,
                         buf: Vec::with_capacity(256),
                         full: Vec::new(),
                         forks: 0,
-                    })
+                    }))
                 })
                 .collect(),
             ingesting: Mutex::new(()),
@@ -455,7 +476,7 @@ impl AuditWriter {
         if !self.config.record_usage {
             return Ok(());
         }
-        let res = (|| -> Result<()> {
+        let res = (|| -> Result<bool> {
             let mut guard = self.shard()?;
             let cur = &mut *guard;
             if cur.inherited() {
@@ -498,13 +519,21 @@ impl AuditWriter {
                 f.sync_data().map_err(Self::unavailable)?;
             }
             *written += n;
-            self.written_total.fetch_add(n, Ordering::Relaxed);
-            Ok(())
+            cur.unreported += n;
+            if cur.unreported < REPORT_EVERY {
+                return Ok(false);
+            }
+            self.written_total
+                .fetch_add(std::mem::take(&mut cur.unreported), Ordering::Relaxed);
+            Ok(true)
         })();
         match res {
-            Ok(()) => {
-                self.unsynced.store(true, Ordering::Relaxed);
-                if self.backlog() > BACKLOG_LIMIT {
+            Ok(reported) => {
+                // read first: the line is written only when the flag changes
+                if !self.unsynced.load(Ordering::Relaxed) {
+                    self.unsynced.store(true, Ordering::Relaxed);
+                }
+                if reported && self.backlog() > BACKLOG_LIMIT {
                     self.hold_back();
                 }
                 Ok(())
@@ -694,7 +723,8 @@ impl AuditWriter {
         }
     }
 
-    /// Journaled bytes of this handle not yet known to be chained.
+    /// Journaled bytes of this handle not yet known to be chained (each shard adds its
+    /// bytes every [`REPORT_EVERY`], so up to that much per shard is counted late).
     pub fn backlog(&self) -> u64 {
         self.written_total
             .load(Ordering::Relaxed)

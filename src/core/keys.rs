@@ -319,7 +319,7 @@ impl Kms {
         }
         let versions = store::read(self.store(), |tx| tx.versions(k.id))?;
         let info = Arc::new(describe_without_uses(&k, &versions));
-        if let Ok(mut m) = self.inner.cache.write() {
+        if let Ok(mut m) = self.cache_write() {
             m.described.insert(k.id, (k.clone(), info.clone()));
         }
         Ok(info)
@@ -347,7 +347,7 @@ impl Kms {
             Ok((list, versions))
         })?;
         if !versions.is_empty() {
-            if let Ok(mut m) = self.inner.cache.write() {
+            if let Ok(mut m) = self.cache_write() {
                 for (k, vs) in list.iter().zip(versions) {
                     let rec = m
                         .keys

@@ -9,6 +9,7 @@ pub mod ciphertext;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod hot;
 pub mod journal;
 pub mod json;
 pub mod keys;

@@ -11,6 +11,7 @@ use crate::core::ciphertext::{context_keys, Context};
 use crate::core::config::Config;
 use crate::core::crypto::{self, Secret};
 use crate::core::error::{Error, ErrorKind, Result};
+use crate::core::hot::{Hot, HotEntry};
 use crate::core::keys::KeyInfo;
 use crate::core::lifecycle;
 use crate::core::model::*;
@@ -118,6 +119,32 @@ impl std::hash::Hasher for CacheHasher {
     }
 }
 
+/// The shared cache locked for a change (see [`Kms::cache_write`]).
+pub(crate) struct CacheWrite<'a> {
+    guard: std::sync::RwLockWriteGuard<'a, Cache>,
+    hot: &'a Hot,
+}
+
+impl std::ops::Deref for CacheWrite<'_> {
+    type Target = Cache;
+    fn deref(&self) -> &Cache {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for CacheWrite<'_> {
+    fn deref_mut(&mut self) -> &mut Cache {
+        &mut self.guard
+    }
+}
+
+impl Drop for CacheWrite<'_> {
+    fn drop(&mut self) {
+        // still locked: the guard field is dropped after this
+        self.hot.invalidate();
+    }
+}
+
 pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
     pub sealer: RwLock<Sealer>,
@@ -125,8 +152,9 @@ pub(crate) struct Inner {
     pub audit: AuditWriter,
     pub cfg: Config,
     pub cache: RwLock<Cache>,
+    /// Each thread's own copies of hot cache entries (see [`hot`]).
+    pub hot: Hot,
     pub pid: u32,
-    pub requests: AtomicU64,
 }
 
 /// An open key store. Cheap to clone; safe to share between threads.
@@ -308,8 +336,8 @@ impl Kms {
                 audit,
                 cfg,
                 cache: RwLock::new(Cache::default()),
+                hot: Hot::new(),
                 pid: std::process::id(),
-                requests: AtomicU64::new(0),
             }),
         };
         kms.start_flusher();
@@ -512,9 +540,19 @@ impl Kms {
 
     // ---------------------------------------------------------------- caches
 
+    /// The shared cache, locked for a change: the guard moves the threads' hot sets on
+    /// ([`Hot::invalidate`]) before it unlocks.
+    pub(crate) fn cache_write(&self) -> std::result::Result<CacheWrite<'_>, ()> {
+        let guard = self.inner.cache.write().map_err(|_| ())?;
+        Ok(CacheWrite {
+            guard,
+            hot: &self.inner.hot,
+        })
+    }
+
     /// Drops every cached record and all cached key material.
     pub(crate) fn invalidate(&self) {
-        if let Ok(mut c) = self.inner.cache.write() {
+        if let Ok(mut c) = self.cache_write() {
             *c = Cache::default();
         }
     }
@@ -543,7 +581,7 @@ impl Kms {
                 )
             })?;
         let i = Arc::new(i);
-        if let Ok(mut m) = self.inner.cache.write() {
+        if let Ok(mut m) = self.cache_write() {
             m.identities
                 .entry(c.keyring)
                 .or_default()
@@ -563,7 +601,7 @@ impl Kms {
         let g = Arc::new(store::read(self.store(), |tx| {
             tx.grants_for(c.keyring, &c.identity)
         })?);
-        if let Ok(mut m) = self.inner.cache.write() {
+        if let Ok(mut m) = self.cache_write() {
             m.grants
                 .entry(c.keyring)
                 .or_default()
@@ -593,7 +631,7 @@ impl Kms {
         let k = store::read(self.store(), |tx| tx.key_by_name(c.keyring, key))?
             .ok_or_else(|| Error::not_found(format!("no key named '{key}'")))?;
         let k = Arc::new(k);
-        if let Ok(mut m) = self.inner.cache.write() {
+        if let Ok(mut m) = self.cache_write() {
             m.names
                 .entry(c.keyring)
                 .or_default()
@@ -617,7 +655,7 @@ impl Kms {
                     store::read(self.store(), |tx| tx.key_get(id))?
                         .ok_or_else(|| Error::not_found(format!("no key {id}")))?,
                 );
-                if let Ok(mut m) = self.inner.cache.write() {
+                if let Ok(mut m) = self.cache_write() {
                     m.keys.insert(id, k.clone());
                 }
                 k
@@ -662,6 +700,19 @@ impl Kms {
         let grants = m.grants.get(&c.keyring)?.get(&c.identity)?;
         let ver = version.unwrap_or(k.primary_version);
         let l = m.material.get(&(id, ver)).cloned();
+        if let Some(l) = &l {
+            let entry = HotEntry::new(
+                c.keyring,
+                &c.identity,
+                key,
+                version,
+                k.clone(),
+                ident.clone(),
+                grants.clone(),
+                l.clone(),
+            );
+            self.inner.hot.fill(self.inner.hot.generation(), entry);
+        }
         Some((k.clone(), ident.clone(), grants.clone(), l))
     }
 
@@ -748,7 +799,7 @@ impl Kms {
             uses_base: v.uses,
             uses_local: AtomicU64::new(0),
         });
-        if let Ok(mut m) = self.inner.cache.write() {
+        if let Ok(mut m) = self.cache_write() {
             m.material.insert((key.id, version), l.clone());
         }
         Ok(l)
@@ -769,7 +820,7 @@ impl Kms {
         detail: &str,
     ) -> AuditRecord {
         let time = now_micros();
-        let n = self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        let n = request_number();
         AuditRecord {
             seq: 0,
             time,
@@ -807,7 +858,7 @@ impl Kms {
             return Ok(());
         }
         let time = now_micros();
-        let n = self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        let n = request_number();
         // "<pid>-<time>-<n>", in decimal, without the formatting machinery.
         let mut rid = [0u8; 64];
         let mut used = put_decimal(&mut rid, 0, self.inner.pid as u64);
@@ -934,6 +985,11 @@ impl Kms {
         f: impl FnOnce(&KeyRecord, u32, &Loaded) -> Result<R>,
     ) -> Result<R> {
         self.refresh()?;
+        let mut f = Some(f);
+        if let Some(done) = self.use_hot(c, key, version, action, usage, ctx, &mut f) {
+            return done;
+        }
+        let f = f.ok_or_else(|| Error::internal("key use"))?;
         // Hot keys: key, identity, grants and material from one look at the cache.
         let hot = self.cached_use(c, key, version);
         let (k, grant, pre) = match hot {
@@ -984,23 +1040,79 @@ impl Kms {
                 Err(e) => return Err(self.refuse(c, action, Some(k.id), Some(ver), ctx, e)),
             },
         };
-        let out = match f(&k, ver, &loaded) {
+        let out = f(&k, ver, &loaded);
+        count_use(&k, version, &loaded, &out);
+        self.finish_use(c, action, k.id, ver, version, ctx, out)
+    }
+
+    /// A repeated use, from this thread's hot entry ([`hot`]): taken when policy allows it
+    /// outright (no grant whose uses are counted) and the key passes its checks without a
+    /// rotation falling due. `None` sends the use the shared way, which decides again and
+    /// records any refusal; `f` is taken only when the operation runs here.
+    #[allow(clippy::too_many_arguments)]
+    fn use_hot<R, F>(
+        &self,
+        c: &Caller,
+        key: KeySel<'_>,
+        version: Option<u32>,
+        action: Action,
+        usage: Usage,
+        ctx: &Context,
+        f: &mut Option<F>,
+    ) -> Option<Result<R>>
+    where
+        F: FnOnce(&KeyRecord, u32, &Loaded) -> Result<R>,
+    {
+        let (out, id, ver) = self
+            .inner
+            .hot
+            .with(c.keyring, &c.identity, key, version, |h| {
+                let k = &*h.key;
+                match policy::decide(&h.ident, &h.grants, action, Some(k), ctx, now()) {
+                    Decision::Allow {
+                        counted_grant: None,
+                    } => {}
+                    _ => return None,
+                }
+                check_key_state(k, version, action, usage).ok()?;
+                if version.is_none() && self.rotation_due(k, Some(&h.loaded)).is_some() {
+                    return None;
+                }
+                let ver = version.unwrap_or(k.primary_version);
+                let out = f.take()?(k, ver, &h.loaded);
+                count_use(k, version, &h.loaded, &out);
+                Some((out, k.id, ver))
+            })
+            .flatten()?;
+        Some(self.finish_use(c, action, id, ver, version, ctx, out))
+    }
+
+    /// Records a key use that ran: its audit record (with the use to count when it
+    /// protected new data under the primary version), or the refusal when it failed.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_use<R>(
+        &self,
+        c: &Caller,
+        action: Action,
+        id: u64,
+        ver: u32,
+        version: Option<u32>,
+        ctx: &Context,
+        out: Result<R>,
+    ) -> Result<R> {
+        let out = match out {
             Ok(o) => o,
-            Err(e) => return Err(self.refuse(c, action, Some(k.id), Some(ver), ctx, e)),
+            Err(e) => return Err(self.refuse(c, action, Some(id), Some(ver), ctx, e)),
         };
-        let counts = version.is_none();
-        if counts {
-            loaded.uses_local.fetch_add(1, Ordering::Relaxed);
-        }
         self.journal_use(
             c,
             action,
-            Some(k.id),
+            Some(id),
             Some(ver),
             Outcome::Ok,
             "",
             ctx,
-            counts.then_some((k.id, ver)),
+            version.is_none().then_some((id, ver)),
         )?;
         Ok(out)
     }
@@ -1024,7 +1136,7 @@ impl Kms {
             }
             tx.grant_add_uses(grant_id, 1)
         });
-        if let Ok(mut m) = self.inner.cache.write() {
+        if let Ok(mut m) = self.cache_write() {
             if let Some(x) = m.grants.get_mut(&c.keyring) {
                 x.remove(&c.identity);
             }
@@ -1044,18 +1156,7 @@ impl Kms {
         primary: Option<&Loaded>,
     ) -> std::result::Result<(Arc<KeyRecord>, u32), (u64, Error)> {
         let id = k.id;
-        lifecycle::check_use(&|| k.label(), k.state, k.compromised, action).map_err(|e| (id, e))?;
-        if !k.usage.contains(usage) {
-            return Err((
-                id,
-                Error::usage(format!(
-                    "key {} is not for {} (usages: {})",
-                    k.label(),
-                    usage.names().join(","),
-                    k.usage.names().join(",")
-                )),
-            ));
-        }
+        check_key_state(&k, version, action, usage).map_err(|e| (id, e))?;
         let ver = match version {
             None => {
                 if let Some(observed) = self.rotation_due(&k, primary) {
@@ -1064,41 +1165,7 @@ impl Kms {
                 }
                 k.primary_version
             }
-            Some(v) => {
-                if v != k.primary_version && lifecycle::protects(action) {
-                    return Err((
-                        id,
-                        Error::new(
-                            ErrorKind::KeyState,
-                            format!(
-                                "key {} version {v} is not the primary version ({}): older versions decrypt and verify only",
-                                k.label(),
-                                k.primary_version
-                            ),
-                        ),
-                    ));
-                }
-                if v < k.min_decrypt_version {
-                    return Err((
-                        id,
-                        Error::new(
-                            ErrorKind::KeyState,
-                            format!(
-                                "key {} version {v} is below the minimum decryption version {}",
-                                k.label(),
-                                k.min_decrypt_version
-                            ),
-                        ),
-                    ));
-                }
-                if v == 0 || v > k.primary_version {
-                    return Err((
-                        id,
-                        Error::not_found(format!("key {} has no version {v}", k.label())),
-                    ));
-                }
-                v
-            }
+            Some(v) => v,
         };
         Ok((k, ver))
     }
@@ -1204,12 +1271,92 @@ impl Kms {
     }
 }
 
+/// The checks of a key use that read nothing more than the key: its state, its usages and
+/// (when one is asked for) the version.
+fn check_key_state(
+    k: &KeyRecord,
+    version: Option<u32>,
+    action: Action,
+    usage: Usage,
+) -> Result<()> {
+    lifecycle::check_use(&|| k.label(), k.state, k.compromised, action)?;
+    if !k.usage.contains(usage) {
+        return Err(Error::usage(format!(
+            "key {} is not for {} (usages: {})",
+            k.label(),
+            usage.names().join(","),
+            k.usage.names().join(",")
+        )));
+    }
+    let Some(v) = version else {
+        return Ok(());
+    };
+    if v != k.primary_version && lifecycle::protects(action) {
+        return Err(Error::new(
+            ErrorKind::KeyState,
+            format!(
+                "key {} version {v} is not the primary version ({}): older versions decrypt and verify only",
+                k.label(),
+                k.primary_version
+            ),
+        ));
+    }
+    if v < k.min_decrypt_version {
+        return Err(Error::new(
+            ErrorKind::KeyState,
+            format!(
+                "key {} version {v} is below the minimum decryption version {}",
+                k.label(),
+                k.min_decrypt_version
+            ),
+        ));
+    }
+    if v == 0 || v > k.primary_version {
+        return Err(Error::not_found(format!(
+            "key {} has no version {v}",
+            k.label()
+        )));
+    }
+    Ok(())
+}
+
+/// Counts a use that protected new data under the primary version (`version` None) in this
+/// handle's count, which only rotation by use count reads ([`Kms::rotation_due`]); the
+/// stored count is advanced from the journal either way. Skipped for other keys: one shared
+/// line fewer written per operation.
+fn count_use<R>(k: &KeyRecord, version: Option<u32>, loaded: &Loaded, out: &Result<R>) {
+    if out.is_ok() && version.is_none() && k.rotate_after_uses.is_some() {
+        loaded.uses_local.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// How a use request names its key: a caller's reference (id or name) or an id from a
 /// ciphertext header.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum KeySel<'a> {
     Ref(&'a str),
     Id(u64),
+}
+
+/// The number in a request id ("<pid>-<time>-<n>"), unique in this process: each thread
+/// takes blocks of numbers from one shared counter, so callers on different cores do not
+/// write one shared cache line per operation.
+fn request_number() -> u64 {
+    use std::cell::Cell;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    const BLOCK: u64 = 4096;
+    thread_local! {
+        static LOCAL: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+    LOCAL.with(|l| {
+        let (mut at, mut end) = l.get();
+        if at == end {
+            at = NEXT.fetch_add(BLOCK, Ordering::Relaxed);
+            end = at + BLOCK;
+        }
+        l.set((at + 1, end));
+        at
+    })
 }
 
 /// Writes `n` in decimal at `buf[at..]` (at most 20 digits); returns the index after it.
