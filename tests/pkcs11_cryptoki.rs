@@ -622,6 +622,41 @@ fn cryptoki_end_to_end() {
         }
     });
 
+    // ---- a change made on one thread reaches another thread's next call (each thread
+    // keeps copies of the session context, object handles and key views it used last)
+    let key = find_one(
+        &s,
+        &[
+            Attribute::Label(b"aes".to_vec()),
+            Attribute::VendorDefined((AttributeType::VendorDefined(CKA_KMS_PRIMARY), vec![1])),
+        ],
+    );
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let (back, back_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|sc| {
+        let p = &p;
+        sc.spawn(move || {
+            let t = p.open_rw_session(slot).unwrap();
+            let m = Mechanism::AesCbcPad([7; 16]);
+            while go_rx.recv().is_ok() {
+                let r: Vec<_> = (0..3)
+                    .map(|_| t.encrypt(&m, key, b"x").map(|_| ()).map_err(rv))
+                    .collect();
+                back.send(r).unwrap();
+            }
+        });
+        let uses = |want: std::result::Result<(), RvError>| {
+            go.send(()).unwrap();
+            assert_eq!(back_rx.recv().unwrap(), vec![want; 3]);
+        };
+        uses(Ok(()));
+        s.logout().unwrap(); // a slot's login is every session's
+        uses(Err(RvError::UserNotLoggedIn));
+        s.login(UserType::User, Some(&pin("user-pin"))).unwrap();
+        uses(Ok(()));
+        drop(go);
+    });
+
     // ---- destroying a key object (waiting period 0 here) removes every version from the token
     s.destroy_object(v2).unwrap();
     assert!(s

@@ -17,8 +17,9 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
+use crate::core::keys::KeyInfo;
 use crate::core::model::{GrantRecord, IdentityRecord, KeyRecord};
-use crate::core::service::{KeySel, Loaded};
+use crate::core::service::{Caller, KeySel, Loaded};
 
 /// Entries a thread keeps per store handle; more keys in turn fall back to the shared cache.
 const PER_THREAD: usize = 16;
@@ -33,6 +34,37 @@ pub(crate) struct HotEntry {
     pub ident: Arc<IdentityRecord>,
     pub grants: Arc<Vec<GrantRecord>>,
     pub loaded: Arc<Loaded>,
+}
+
+/// A key's cached description, as one caller reads it (the PKCS#11 object view of every
+/// `C_*Init`): the thread's own copy of the description, and what its policy check reads.
+pub(crate) struct HotDescribed {
+    keyring: u64,
+    identity: String,
+    pub key: Arc<KeyRecord>,
+    pub ident: Arc<IdentityRecord>,
+    pub grants: Arc<Vec<GrantRecord>>,
+    pub info: Arc<KeyInfo>,
+}
+
+impl HotDescribed {
+    /// `info` is copied: the thread's references to it then count on a line of its own.
+    pub fn new(
+        c: &Caller,
+        key: Arc<KeyRecord>,
+        ident: Arc<IdentityRecord>,
+        grants: Arc<Vec<GrantRecord>>,
+        info: &KeyInfo,
+    ) -> HotDescribed {
+        HotDescribed {
+            keyring: c.keyring,
+            identity: c.identity.clone(),
+            key,
+            ident,
+            grants,
+            info: Arc::new(info.clone()),
+        }
+    }
 }
 
 enum Sel {
@@ -83,6 +115,7 @@ struct HotSet {
     /// The value of [`Hot::changed`] the entries were read at.
     seen: u64,
     entries: Vec<HotEntry>,
+    described: Vec<HotDescribed>,
     /// The handle was closed: the thread drops its reference at its next registration.
     closed: bool,
 }
@@ -127,7 +160,7 @@ impl Hot {
                 Some(s) => {
                     // a set in use is emptied by its own thread when it next looks
                     if let Ok(mut s) = s.try_lock() {
-                        s.entries.clear();
+                        s.clear();
                     }
                     true
                 }
@@ -145,6 +178,43 @@ impl Hot {
         version: Option<u32>,
         f: impl FnOnce(&HotEntry) -> R,
     ) -> Option<R> {
+        self.look(|set| {
+            let e = set
+                .entries
+                .iter()
+                .find(|e| e.is_for(keyring, identity, &sel, version))?;
+            Some(f(e))
+        })
+    }
+
+    /// Runs `f` on this thread's current description of key `key_id` for the caller.
+    pub fn with_described<R>(
+        &self,
+        c: &Caller,
+        key_id: u64,
+        f: impl FnOnce(&HotDescribed) -> R,
+    ) -> Option<R> {
+        self.look(|set| {
+            let d = set.described.iter().find(|d| {
+                d.key.id == key_id && d.keyring == c.keyring && d.identity == c.identity
+            })?;
+            Some(f(d))
+        })
+    }
+
+    /// Keeps `entry`, read from the shared cache when [`Hot::generation`] was `seen`, in
+    /// this thread's set.
+    pub fn fill(&self, seen: u64, entry: HotEntry) {
+        self.keep(seen, |set| push_bounded(&mut set.entries, entry));
+    }
+
+    /// [`Hot::fill`] for a description.
+    pub fn fill_described(&self, seen: u64, d: HotDescribed) {
+        self.keep(seen, |set| push_bounded(&mut set.described, d));
+    }
+
+    /// Runs `f` on this thread's set, when it is current.
+    fn look<R>(&self, f: impl FnOnce(&HotSet) -> Option<R>) -> Option<R> {
         SETS.try_with(|sets| {
             let sets = sets.try_borrow().ok()?;
             let (_, set) = sets.iter().find(|(id, _)| *id == self.id)?;
@@ -153,23 +223,18 @@ impl Hot {
             let mut set = set.try_lock().ok()?;
             let now = self.changed.load(Ordering::Acquire);
             if set.seen != now {
-                set.entries.clear();
+                set.clear();
                 set.seen = now;
                 return None;
             }
-            let e = set
-                .entries
-                .iter()
-                .find(|e| e.is_for(keyring, identity, &sel, version))?;
-            Some(f(e))
+            f(&set)
         })
         .ok()
         .flatten()
     }
 
-    /// Keeps `entry`, read from the shared cache when [`Hot::generation`] was `seen`, in
-    /// this thread's set.
-    pub fn fill(&self, seen: u64, entry: HotEntry) {
+    /// Adds to this thread's set (made on first use) what was read at `seen`.
+    fn keep(&self, seen: u64, f: impl FnOnce(&mut HotSet)) {
         let _ = SETS.try_with(|sets| {
             let Ok(mut sets) = sets.try_borrow_mut() else {
                 return;
@@ -182,6 +247,7 @@ impl Hot {
                     let s = Arc::new(Mutex::new(HotSet {
                         seen,
                         entries: Vec::new(),
+                        described: Vec::new(),
                         closed: false,
                     }));
                     match self.sets.lock() {
@@ -196,18 +262,29 @@ impl Hot {
                 return;
             };
             if set.seen != seen {
-                set.entries.clear();
+                set.clear();
                 set.seen = seen;
             }
             if seen != self.changed.load(Ordering::Acquire) {
                 return; // changed since it was read
             }
-            if set.entries.len() >= PER_THREAD {
-                set.entries.remove(0);
-            }
-            set.entries.push(entry);
+            f(&mut set);
         });
     }
+}
+
+impl HotSet {
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.described.clear();
+    }
+}
+
+fn push_bounded<T>(v: &mut Vec<T>, x: T) {
+    if v.len() >= PER_THREAD {
+        v.remove(0);
+    }
+    v.push(x);
 }
 
 impl Drop for Hot {
@@ -217,7 +294,7 @@ impl Drop for Hot {
         if let Ok(sets) = self.sets.get_mut() {
             for s in sets.drain(..).filter_map(|w| w.upgrade()) {
                 if let Ok(mut s) = s.try_lock() {
-                    s.entries.clear();
+                    s.clear();
                     s.closed = true;
                 }
             }

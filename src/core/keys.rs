@@ -6,9 +6,11 @@ use std::sync::Arc;
 use crate::core::ciphertext::Context;
 use crate::core::crypto;
 use crate::core::error::{Error, ErrorKind, Result};
+use crate::core::hot::HotDescribed;
 use crate::core::json::{esc, opt_num};
 use crate::core::lifecycle::{self, LifecycleOp};
 use crate::core::model::*;
+use crate::core::policy::{self, Decision};
 use crate::core::service::{Caller, Kms};
 use crate::core::store::{self, Tx};
 use crate::core::types::*;
@@ -303,6 +305,22 @@ impl Kms {
     /// are not filled in (every `uses` is 0); `describe_key` has the exact figures.
     pub fn describe_key_cached(&self, c: &Caller, key_id: u64) -> Result<Arc<KeyInfo>> {
         self.refresh()?;
+        // A repeated look, from this thread's copy (see `hot`): policy is decided again
+        // each time; anything but an allowance goes the shared way, which records it.
+        let hot = self.inner.hot.with_described(c, key_id, |d| {
+            let allowed = policy::decide(
+                &d.ident,
+                &d.grants,
+                Action::Describe,
+                Some(&d.key),
+                &Context::new(),
+                now(),
+            );
+            matches!(allowed, Decision::Allow { .. }).then(|| d.info.clone())
+        });
+        if let Some(info) = hot.flatten() {
+            return Ok(info);
+        }
         let k = self
             .key_by_id(c, key_id)
             .map_err(|e| self.refuse(c, Action::Describe, None, None, &Context::new(), e))?;
@@ -310,10 +328,19 @@ impl Kms {
             .map_err(|e| self.refuse(c, Action::Describe, Some(k.id), None, &Context::new(), e))?;
         // Only a description built from this very key record (the one just authorised).
         if let Some(info) = self.inner.cache.read().ok().and_then(|m| {
-            m.described
+            let info = m
+                .described
                 .get(&k.id)
                 .filter(|(rec, _)| Arc::ptr_eq(rec, &k))
-                .map(|(_, info)| info.clone())
+                .map(|(_, info)| info.clone())?;
+            // keep a copy for this thread's next look, with what the policy check reads
+            let ident = m.identities.get(&c.keyring)?.get(&c.identity)?;
+            let grants = m.grants.get(&c.keyring)?.get(&c.identity)?;
+            let d = HotDescribed::new(c, k.clone(), ident.clone(), grants.clone(), &info);
+            self.inner
+                .hot
+                .fill_described(self.inner.hot.generation(), d);
+            Some(info)
         }) {
             return Ok(info);
         }

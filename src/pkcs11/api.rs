@@ -28,7 +28,7 @@ fn entry(f: impl FnOnce() -> Rv<()>) -> CK_RV {
 
 /// A function this module does not offer.
 fn unsupported() -> Rv<()> {
-    state::with(|_| Ok(()))?;
+    state::with_read(|_| Ok(()))?;
     Err(CKR_FUNCTION_NOT_SUPPORTED)
 }
 
@@ -190,7 +190,7 @@ pub extern "C" fn C_CopyObject(
 }
 
 pub extern "C" fn C_DestroyObject(h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE) -> CK_RV {
-    entry(|| objects::destroy(&state::ctx(h)?, obj))
+    entry(|| objects::destroy(&*state::ctx(h)?, obj))
 }
 
 pub extern "C" fn C_GetObjectSize(
@@ -211,7 +211,7 @@ pub extern "C" fn C_GetAttributeValue(
     tmpl: *mut CK_ATTRIBUTE,
     n: CK_ULONG,
 ) -> CK_RV {
-    entry(|| objects::get_attributes(&state::ctx(h)?, obj, tmpl, n))
+    entry(|| objects::get_attributes(&*state::ctx(h)?, obj, tmpl, n))
 }
 
 pub extern "C" fn C_SetAttributeValue(
@@ -220,7 +220,7 @@ pub extern "C" fn C_SetAttributeValue(
     tmpl: *mut CK_ATTRIBUTE,
     n: CK_ULONG,
 ) -> CK_RV {
-    entry(|| objects::set_attributes(&state::ctx(h)?, obj, ffi::object_template(tmpl, n)?))
+    entry(|| objects::set_attributes(&*state::ctx(h)?, obj, ffi::object_template(tmpl, n)?))
 }
 
 pub extern "C" fn C_FindObjectsInit(

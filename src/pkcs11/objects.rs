@@ -509,13 +509,13 @@ pub fn key_views(kms: &Kms, c: &Caller, key_id: u64, own: &[u64]) -> Rv<Vec<(Obj
 }
 
 fn own_session_keys() -> Rv<Vec<u64>> {
-    state::with(|m| Ok(m.session_keys.keys().copied().collect()))
+    state::session_keys()
 }
 
 /// The view behind a handle, checked against the session's keyring and visibility.
 pub fn load(ctx: &Ctx, h: CK_OBJECT_HANDLE) -> Rv<(ObjRef, View)> {
     let c = ctx.caller()?;
-    let r = state::with(|m| m.handles.resolve(h))?;
+    let r = state::resolve(h)?;
     match r {
         ObjRef::Stored { id } => {
             let o = ctx

@@ -199,7 +199,8 @@ pub fn login(
     };
     let keyring = slots::keyring_name(&ctx.kms, ctx.slot)?;
     if user_type == CKU_SO {
-        let ro = state::with(|m| Ok(m.sessions.values().any(|s| s.slot == ctx.slot && !s.rw)))?;
+        let ro =
+            state::with_read(|m| Ok(m.sessions.values().any(|s| s.slot == ctx.slot && !s.rw)))?;
         if ro {
             return Err(CKR_SESSION_READ_ONLY_EXISTS);
         }

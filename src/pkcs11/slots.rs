@@ -62,7 +62,7 @@ fn label_of(k: &KeyringRecord) -> String {
 }
 
 pub fn info(out: *mut CK_INFO) -> Rv<()> {
-    state::with(|_| Ok(()))?;
+    state::with_read(|_| Ok(()))?;
     let mut i = CK_INFO {
         cryptokiVersion: CK_VERSION { major: 3, minor: 0 },
         manufacturerID: [0; 32],
@@ -105,7 +105,7 @@ pub fn slot_info(slot: CK_SLOT_ID, out: *mut CK_SLOT_INFO) -> Rv<()> {
 pub fn token_info(slot: CK_SLOT_ID, out: *mut CK_TOKEN_INFO) -> Rv<()> {
     let kms = state::kms()?;
     let t = token(&kms, slot)?;
-    let (sessions, rw) = state::with(|m| {
+    let (sessions, rw) = state::with_read(|m| {
         let mut n = 0;
         let mut rw = 0;
         for s in m.sessions.values().filter(|s| s.slot == slot) {
@@ -222,7 +222,7 @@ pub fn init_token(slot: CK_SLOT_ID, pin: &[u8], label: *const u8) -> Rv<()> {
     let kms = state::kms()?;
     let t = token(&kms, slot)?;
     let label = label_text(label)?;
-    let busy = state::with(|m| Ok(m.sessions.values().any(|s| s.slot == slot)))?;
+    let busy = state::with_read(|m| Ok(m.sessions.values().any(|s| s.slot == slot)))?;
     if busy {
         return Err(CKR_SESSION_EXISTS);
     }

@@ -2,8 +2,10 @@
 //! a forked child sees the parent's state as uninitialised and must initialise again), the
 //! open store, sessions, per-slot login state and the object handle table.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use cryptoki_sys::*;
 
@@ -93,14 +95,157 @@ fn hold_for_fork() -> Box<dyn std::any::Any> {
 }
 
 /// Runs `f` on the initialised module of this process (`CKR_CRYPTOKI_NOT_INITIALIZED`
-/// otherwise, including in a forked child that has not initialised again). Keep `f` short:
-/// cryptographic work runs outside this lock.
+/// otherwise, including in a forked child that has not initialised again), as a change:
+/// the threads' copies ([`ctx`], [`resolve`], [`session_keys`]) are emptied after it. Keep
+/// `f` short: cryptographic work runs outside this lock.
 pub fn with<R>(f: impl FnOnce(&mut Module) -> Rv<R>) -> Rv<R> {
     let mut g = lock();
     match g.as_mut() {
+        Some(m) if m.pid == crate::boundary::fork::pid() => {
+            let r = f(m);
+            changed();
+            r
+        }
+        _ => Err(CKR_CRYPTOKI_NOT_INITIALIZED),
+    }
+}
+
+/// [`with`] for `f` that only reads.
+pub fn with_read<R>(f: impl FnOnce(&Module) -> Rv<R>) -> Rv<R> {
+    let g = lock();
+    match g.as_ref() {
         Some(m) if m.pid == crate::boundary::fork::pid() => f(m),
         _ => Err(CKR_CRYPTOKI_NOT_INITIALIZED),
     }
+}
+
+// ------------------------------------------------------------------ per-thread copies
+//
+// Every session call needs the session's context, and an operation's `C_*Init` resolves
+// an object handle and reads the session keys. Read under the one module lock, that is a
+// lock every calling thread takes several times per operation, and reference counts every
+// thread writes; with two threads on two cores those lines travel between the cores on
+// every call. So each thread keeps copies of what it read, checked against one counter
+// that moves (under the lock) with every change to the module ([`with`]).
+
+/// Moves on with every change to the module (always under the module lock).
+static CHANGED: AtomicU64 = AtomicU64::new(0);
+
+/// Every thread's copies, so that a change empties them at once: a closed session's state
+/// or a finalised store is not kept alive by an idle thread. Locked under the module lock.
+static ALL_COPIES: Mutex<Vec<Weak<Mutex<Copies>>>> = Mutex::new(Vec::new());
+
+/// Copies per thread of each kind; more sessions or handles in turn are read under the lock.
+const COPIES: usize = 16;
+
+#[derive(Default)]
+struct Copies {
+    /// The process and the value of [`CHANGED`] they were read at.
+    pid: u32,
+    seen: u64,
+    ctxs: Vec<Arc<Ctx>>,
+    handles: Vec<(CK_OBJECT_HANDLE, ObjRef)>,
+    session_keys: Option<Vec<u64>>,
+}
+
+impl Copies {
+    fn clear(&mut self) {
+        self.ctxs.clear();
+        self.handles.clear();
+        self.session_keys = None;
+    }
+}
+
+thread_local! {
+    static MINE: RefCell<Option<Arc<Mutex<Copies>>>> = const { RefCell::new(None) };
+}
+
+/// Moves the counter on and empties the copies not in use (a copy in use is emptied by its
+/// thread at its next look). Called under the module lock.
+fn changed() {
+    CHANGED.fetch_add(1, Ordering::AcqRel);
+    let mut all = ALL_COPIES.lock().unwrap_or_else(|p| p.into_inner());
+    all.retain(|w| match w.upgrade() {
+        Some(c) => {
+            if let Ok(mut c) = c.try_lock() {
+                c.clear();
+            }
+            true
+        }
+        None => false,
+    });
+}
+
+/// Looks in this thread's current copies.
+fn copied<T>(f: impl FnOnce(&Copies) -> Option<T>) -> Option<T> {
+    MINE.try_with(|mine| {
+        let mine = mine.try_borrow().ok()?;
+        let mut c = mine.as_ref()?.try_lock().ok()?;
+        if c.seen != CHANGED.load(Ordering::Acquire) || c.pid != crate::boundary::fork::pid() {
+            c.clear();
+            return None;
+        }
+        f(&c)
+    })
+    .ok()
+    .flatten()
+}
+
+/// Adds to this thread's copies what was read under the module lock (`m`, held).
+fn keep(m: &Module, f: impl FnOnce(&mut Copies)) {
+    let _ = MINE.try_with(|mine| {
+        let Ok(mut mine) = mine.try_borrow_mut() else {
+            return;
+        };
+        let set = mine.get_or_insert_with(|| {
+            let s = Arc::new(Mutex::new(Copies::default()));
+            let mut all = ALL_COPIES.lock().unwrap_or_else(|p| p.into_inner());
+            all.push(Arc::downgrade(&s));
+            s
+        });
+        let Ok(mut c) = set.try_lock() else {
+            return;
+        };
+        let now = CHANGED.load(Ordering::Acquire);
+        if c.seen != now || c.pid != m.pid {
+            c.clear();
+            c.seen = now;
+            c.pid = m.pid;
+        }
+        f(&mut c);
+    });
+}
+
+fn push_bounded<T>(v: &mut Vec<T>, x: T) {
+    if v.len() >= COPIES {
+        v.remove(0);
+    }
+    v.push(x);
+}
+
+/// What object handle `h` names (`CKR_OBJECT_HANDLE_INVALID` if unknown). Handles are
+/// never reused while the module is initialised.
+pub fn resolve(h: CK_OBJECT_HANDLE) -> Rv<ObjRef> {
+    if let Some(r) = copied(|c| c.handles.iter().find(|(x, _)| *x == h).map(|(_, r)| *r)) {
+        return Ok(r);
+    }
+    with_read(|m| {
+        let r = m.handles.resolve(h)?;
+        keep(m, |c| push_bounded(&mut c.handles, (h, r)));
+        Ok(r)
+    })
+}
+
+/// The ids of the session keys (`CKA_TOKEN` false) of every open session.
+pub fn session_keys() -> Rv<Vec<u64>> {
+    if let Some(k) = copied(|c| c.session_keys.clone()) {
+        return Ok(k);
+    }
+    with_read(|m| {
+        let k: Vec<u64> = m.session_keys.keys().copied().collect();
+        keep(m, |c| c.session_keys = Some(k.clone()));
+        Ok(k)
+    })
 }
 
 /// Where the store is: `store=/path` in the file named by `pReserved`, else `KMS_STORE`
@@ -188,6 +333,7 @@ pub fn initialize(args: *mut CK_C_INITIALIZE_ARGS) -> Rv<()> {
         handles: Handles::default(),
         session_keys: HashMap::new(),
     });
+    changed();
     Ok(())
 }
 
@@ -199,7 +345,11 @@ pub fn finalize(reserved: *mut std::ffi::c_void) -> Rv<()> {
     let m = {
         let mut g = lock();
         match g.as_ref() {
-            Some(m) if m.pid == crate::boundary::fork::pid() => g.take(),
+            Some(m) if m.pid == crate::boundary::fork::pid() => {
+                let m = g.take();
+                changed();
+                m
+            }
             _ => return Err(CKR_CRYPTOKI_NOT_INITIALIZED),
         }
     };
@@ -237,26 +387,31 @@ impl Ctx {
 }
 
 /// The context of session `h` (`CKR_SESSION_HANDLE_INVALID` if unknown).
-pub fn ctx(h: CK_SESSION_HANDLE) -> Rv<Ctx> {
-    with(|m| {
+pub fn ctx(h: CK_SESSION_HANDLE) -> Rv<Arc<Ctx>> {
+    if let Some(c) = copied(|c| c.ctxs.iter().find(|x| x.handle == h).cloned()) {
+        return Ok(c);
+    }
+    with_read(|m| {
         let s = m
             .sessions
             .get(&h)
             .ok_or(CKR_SESSION_HANDLE_INVALID)?
             .clone();
         let (slot, rw) = (s.slot, s.rw);
-        Ok(Ctx {
+        let ctx = Arc::new(Ctx {
             kms: m.kms.clone(),
             handle: h,
             slot,
             login: m.logins.get(&slot).cloned(),
             session: s,
             rw,
-        })
+        });
+        keep(m, |c| push_bounded(&mut c.ctxs, ctx.clone()));
+        Ok(ctx)
     })
 }
 
 /// The module's store handle (for slot and token calls that need no session).
 pub fn kms() -> Rv<Kms> {
-    with(|m| Ok(m.kms.clone()))
+    with_read(|m| Ok(m.kms.clone()))
 }
