@@ -854,10 +854,36 @@ impl Kms {
         ctx: &Context,
         use_of: Option<(u64, u32)>,
     ) -> Result<()> {
+        self.journal_use_at(
+            now_micros(),
+            c,
+            action,
+            key_id,
+            version,
+            outcome,
+            error,
+            ctx,
+            use_of,
+        )
+    }
+
+    /// [`Kms::journal_use`] of a request made at `time` (microseconds since the epoch).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn journal_use_at(
+        &self,
+        time: i64,
+        c: &Caller,
+        action: Action,
+        key_id: Option<u64>,
+        version: Option<u32>,
+        outcome: Outcome,
+        error: &str,
+        ctx: &Context,
+        use_of: Option<(u64, u32)>,
+    ) -> Result<()> {
         if !self.inner.cfg.audit.record_usage {
             return Ok(());
         }
-        let time = now_micros();
         let n = request_number();
         // "<pid>-<time>-<n>", in decimal, without the formatting machinery.
         let mut rid = [0u8; 64];
@@ -1042,7 +1068,7 @@ impl Kms {
         };
         let out = f(&k, ver, &loaded);
         count_use(&k, version, &loaded, &out);
-        self.finish_use(c, action, k.id, ver, version, ctx, out)
+        self.finish_use(now_micros(), c, action, k.id, ver, version, ctx, out)
     }
 
     /// A repeated use, from this thread's hot entry ([`hot`]): taken when policy allows it
@@ -1063,12 +1089,15 @@ impl Kms {
     where
         F: FnOnce(&KeyRecord, u32, &Loaded) -> Result<R>,
     {
+        // one clock read for the policy decision and the audit record
+        let time = now_micros();
         let (out, id, ver) = self
             .inner
             .hot
             .with(c.keyring, &c.identity, key, version, |h| {
                 let k = &*h.key;
-                match policy::decide(&h.ident, &h.grants, action, Some(k), ctx, now()) {
+                let secs = time.div_euclid(1_000_000);
+                match policy::decide(&h.ident, &h.grants, action, Some(k), ctx, secs) {
                     Decision::Allow {
                         counted_grant: None,
                     } => {}
@@ -1084,7 +1113,7 @@ impl Kms {
                 Some((out, k.id, ver))
             })
             .flatten()?;
-        Some(self.finish_use(c, action, id, ver, version, ctx, out))
+        Some(self.finish_use(time, c, action, id, ver, version, ctx, out))
     }
 
     /// Records a key use that ran: its audit record (with the use to count when it
@@ -1092,6 +1121,7 @@ impl Kms {
     #[allow(clippy::too_many_arguments)]
     fn finish_use<R>(
         &self,
+        time: i64,
         c: &Caller,
         action: Action,
         id: u64,
@@ -1104,7 +1134,8 @@ impl Kms {
             Ok(o) => o,
             Err(e) => return Err(self.refuse(c, action, Some(id), Some(ver), ctx, e)),
         };
-        self.journal_use(
+        self.journal_use_at(
+            time,
             c,
             action,
             Some(id),
