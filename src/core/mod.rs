@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod objects;
 pub mod ops;
+pub mod perthread;
 pub mod policy;
 pub mod seal;
 pub mod service;

@@ -2,16 +2,15 @@
 //! a forked child sees the parent's state as uninitialised and must initialise again), the
 //! open store, sessions, per-slot login state and the object handle table.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use cryptoki_sys::*;
 
 use super::ffi::{self, Rv};
 use super::session::{Session, SessionEntry};
 use crate::core::audit::Durability;
+use crate::core::perthread::{Copies, PerThread};
 use crate::core::{Caller, Config, Kms};
 
 /// Who is logged in on a slot (shared by every session of the slot, as PKCS#11 says).
@@ -128,27 +127,18 @@ pub fn with_read<R>(f: impl FnOnce(&Module) -> Rv<R>) -> Rv<R> {
 // every call. So each thread keeps copies of what it read, checked against one counter
 // that moves (under the lock) with every change to the module ([`with`]).
 
-/// Moves on with every change to the module (always under the module lock).
-static CHANGED: AtomicU64 = AtomicU64::new(0);
-
-/// Every thread's copies, so that a change empties them at once: a closed session's state
-/// or a finalised store is not kept alive by an idle thread. Locked under the module lock.
-static ALL_COPIES: Mutex<Vec<Weak<Mutex<Copies>>>> = Mutex::new(Vec::new());
-
 /// Copies per thread of each kind; more sessions or handles in turn are read under the lock.
 const COPIES: usize = 16;
 
+/// What a thread keeps of the module.
 #[derive(Default)]
-struct Copies {
-    /// The process and the value of [`CHANGED`] they were read at.
-    pid: u32,
-    seen: u64,
+struct Kept {
     ctxs: Vec<Arc<Ctx>>,
     handles: Vec<(CK_OBJECT_HANDLE, ObjRef)>,
     session_keys: Option<Vec<u64>>,
 }
 
-impl Copies {
+impl Copies for Kept {
     fn clear(&mut self) {
         self.ctxs.clear();
         self.handles.clear();
@@ -156,64 +146,21 @@ impl Copies {
     }
 }
 
-thread_local! {
-    static MINE: RefCell<Option<Arc<Mutex<Copies>>>> = const { RefCell::new(None) };
-}
+static KEPT: LazyLock<PerThread<Kept>> = LazyLock::new(PerThread::new);
 
-/// Moves the counter on and empties the copies not in use (a copy in use is emptied by its
-/// thread at its next look). Called under the module lock.
+/// Moves the threads' copies on: called under the module lock by every change.
 fn changed() {
-    CHANGED.fetch_add(1, Ordering::AcqRel);
-    let mut all = ALL_COPIES.lock().unwrap_or_else(|p| p.into_inner());
-    all.retain(|w| match w.upgrade() {
-        Some(c) => {
-            if let Ok(mut c) = c.try_lock() {
-                c.clear();
-            }
-            true
-        }
-        None => false,
-    });
+    KEPT.changed();
 }
 
 /// Looks in this thread's current copies.
-fn copied<T>(f: impl FnOnce(&Copies) -> Option<T>) -> Option<T> {
-    MINE.try_with(|mine| {
-        let mine = mine.try_borrow().ok()?;
-        let mut c = mine.as_ref()?.try_lock().ok()?;
-        if c.seen != CHANGED.load(Ordering::Acquire) || c.pid != crate::boundary::fork::pid() {
-            c.clear();
-            return None;
-        }
-        f(&c)
-    })
-    .ok()
-    .flatten()
+fn copied<T>(f: impl FnOnce(&Kept) -> Option<T>) -> Option<T> {
+    KEPT.look(f)
 }
 
-/// Adds to this thread's copies what was read under the module lock (`m`, held).
-fn keep(m: &Module, f: impl FnOnce(&mut Copies)) {
-    let _ = MINE.try_with(|mine| {
-        let Ok(mut mine) = mine.try_borrow_mut() else {
-            return;
-        };
-        let set = mine.get_or_insert_with(|| {
-            let s = Arc::new(Mutex::new(Copies::default()));
-            let mut all = ALL_COPIES.lock().unwrap_or_else(|p| p.into_inner());
-            all.push(Arc::downgrade(&s));
-            s
-        });
-        let Ok(mut c) = set.try_lock() else {
-            return;
-        };
-        let now = CHANGED.load(Ordering::Acquire);
-        if c.seen != now || c.pid != m.pid {
-            c.clear();
-            c.seen = now;
-            c.pid = m.pid;
-        }
-        f(&mut c);
-    });
+/// Adds to this thread's copies what was read under the module lock (held by the caller).
+fn keep(f: impl FnOnce(&mut Kept)) {
+    KEPT.keep(KEPT.generation(), f);
 }
 
 fn push_bounded<T>(v: &mut Vec<T>, x: T) {
@@ -231,7 +178,7 @@ pub fn resolve(h: CK_OBJECT_HANDLE) -> Rv<ObjRef> {
     }
     with_read(|m| {
         let r = m.handles.resolve(h)?;
-        keep(m, |c| push_bounded(&mut c.handles, (h, r)));
+        keep(|c| push_bounded(&mut c.handles, (h, r)));
         Ok(r)
     })
 }
@@ -243,7 +190,7 @@ pub fn session_keys() -> Rv<Vec<u64>> {
     }
     with_read(|m| {
         let k: Vec<u64> = m.session_keys.keys().copied().collect();
-        keep(m, |c| c.session_keys = Some(k.clone()));
+        keep(|c| c.session_keys = Some(k.clone()));
         Ok(k)
     })
 }
@@ -406,7 +353,7 @@ pub fn ctx(h: CK_SESSION_HANDLE) -> Rv<Arc<Ctx>> {
             session: s,
             rw,
         });
-        keep(m, |c| push_bounded(&mut c.ctxs, ctx.clone()));
+        keep(|c| push_bounded(&mut c.ctxs, ctx.clone()));
         Ok(ctx)
     })
 }
