@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::core::keys::KeyInfo;
 use crate::core::model::{GrantRecord, IdentityRecord, KeyRecord};
-use crate::core::perthread::{Copies, PerThread};
+use crate::core::perthread::{push_bounded, Copies, PerThread};
 use crate::core::service::{Caller, KeySel, Loaded};
 
 /// Entries a thread keeps per store handle; more keys in turn fall back to the shared cache.
@@ -177,19 +177,14 @@ impl Hot {
     /// Keeps `entry`, read from the shared cache when [`Hot::generation`] was `seen`, in
     /// this thread's set.
     pub fn fill(&self, seen: u64, entry: HotEntry) {
-        self.0
-            .keep(seen, |set| push_bounded(&mut set.entries, entry));
+        self.0.keep(seen, |set| {
+            push_bounded(&mut set.entries, entry, PER_THREAD)
+        });
     }
 
     /// [`Hot::fill`] for a description.
     pub fn fill_described(&self, seen: u64, d: HotDescribed) {
-        self.0.keep(seen, |set| push_bounded(&mut set.described, d));
+        self.0
+            .keep(seen, |set| push_bounded(&mut set.described, d, PER_THREAD));
     }
-}
-
-fn push_bounded<T>(v: &mut Vec<T>, x: T) {
-    if v.len() >= PER_THREAD {
-        v.remove(0);
-    }
-    v.push(x);
 }

@@ -149,6 +149,14 @@ impl<T: Copies> PerThread<T> {
     }
 }
 
+/// Appends `x` to a thread's list of copies, dropping the oldest beyond `cap`.
+pub(crate) fn push_bounded<X>(v: &mut Vec<X>, x: X, cap: usize) {
+    if v.len() >= cap {
+        v.remove(0);
+    }
+    v.push(x);
+}
+
 impl<T: Copies> Drop for PerThread<T> {
     /// The owner is going: every thread's copies are let go now (key material among them),
     /// not when the thread next registers or ends.

@@ -10,7 +10,7 @@ use cryptoki_sys::*;
 use super::ffi::{self, Rv};
 use super::session::{Session, SessionEntry};
 use crate::core::audit::Durability;
-use crate::core::perthread::{Copies, PerThread};
+use crate::core::perthread::{push_bounded, Copies, PerThread};
 use crate::core::{Caller, Config, Kms};
 
 /// Who is logged in on a slot (shared by every session of the slot, as PKCS#11 says).
@@ -163,13 +163,6 @@ fn keep(f: impl FnOnce(&mut Kept)) {
     KEPT.keep(KEPT.generation(), f);
 }
 
-fn push_bounded<T>(v: &mut Vec<T>, x: T) {
-    if v.len() >= COPIES {
-        v.remove(0);
-    }
-    v.push(x);
-}
-
 /// What object handle `h` names (`CKR_OBJECT_HANDLE_INVALID` if unknown). Handles are
 /// never reused while the module is initialised.
 pub fn resolve(h: CK_OBJECT_HANDLE) -> Rv<ObjRef> {
@@ -178,7 +171,7 @@ pub fn resolve(h: CK_OBJECT_HANDLE) -> Rv<ObjRef> {
     }
     with_read(|m| {
         let r = m.handles.resolve(h)?;
-        keep(|c| push_bounded(&mut c.handles, (h, r)));
+        keep(|c| push_bounded(&mut c.handles, (h, r), COPIES));
         Ok(r)
     })
 }
@@ -353,7 +346,7 @@ pub fn ctx(h: CK_SESSION_HANDLE) -> Rv<Arc<Ctx>> {
             session: s,
             rw,
         });
-        keep(|c| push_bounded(&mut c.ctxs, ctx.clone()));
+        keep(|c| push_bounded(&mut c.ctxs, ctx.clone(), COPIES));
         Ok(ctx)
     })
 }
