@@ -195,10 +195,7 @@ impl<'a> Reader<'a> {
     /// A changed text field: UTF-8, and not the previous value.
     fn text(&mut self, prev: &str) -> Result<String> {
         let s = std::str::from_utf8(self.bytes()?).map_err(|_| bad("text is not UTF-8"))?;
-        if s == prev {
-            return Err(bad("unchanged field marked changed"));
-        }
-        Ok(s.to_string())
+        Ok(changed(s, &prev)?.to_string())
     }
 
     fn option(&mut self) -> Result<Option<u64>> {
@@ -208,6 +205,15 @@ impl<'a> Reader<'a> {
             _ => Err(bad("malformed flag")),
         }
     }
+}
+
+/// `new`, for a field its entry marks changed: refused when it equals the previous value
+/// (the encoding would not have marked it).
+fn changed<T: PartialEq>(new: T, prev: &T) -> Result<T> {
+    if new == *prev {
+        return Err(bad("unchanged field marked changed"));
+    }
+    Ok(new)
 }
 
 /// The records of a body holding `want` of them, in order, without their position or
@@ -259,11 +265,7 @@ fn decode_v2(body: &[u8], want: u64) -> Result<Vec<AuditRecord>> {
         let z = rd.varint()?;
         cur.time = cur.time.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
         if mask & KEYRING != 0 {
-            let v = rd.varint()?;
-            if v == cur.keyring {
-                return Err(bad("unchanged field marked changed"));
-            }
-            cur.keyring = v;
+            cur.keyring = changed(rd.varint()?, &cur.keyring)?;
         }
         if mask & IDENTITY != 0 {
             cur.identity = rd.text(&cur.identity)?;
@@ -272,21 +274,14 @@ fn decode_v2(body: &[u8], want: u64) -> Result<Vec<AuditRecord>> {
             cur.action = rd.text(&cur.action)?;
         }
         if mask & KEY_ID != 0 {
-            let v = rd.option()?;
-            if v == cur.key_id {
-                return Err(bad("unchanged field marked changed"));
-            }
-            cur.key_id = v;
+            cur.key_id = changed(rd.option()?, &cur.key_id)?;
         }
         if mask & KEY_VERSION != 0 {
             let v = match rd.option()? {
                 Some(v) => Some(u32::try_from(v).map_err(|_| bad("key version too large"))?),
                 None => None,
             };
-            if v == cur.key_version {
-                return Err(bad("unchanged field marked changed"));
-            }
-            cur.key_version = v;
+            cur.key_version = changed(v, &cur.key_version)?;
         }
         if mask & OUTCOME != 0 {
             let o = match rd.byte()? {
@@ -295,10 +290,7 @@ fn decode_v2(body: &[u8], want: u64) -> Result<Vec<AuditRecord>> {
                 2 => Outcome::Error,
                 _ => return Err(bad("malformed outcome")),
             };
-            if o == cur.outcome {
-                return Err(bad("unchanged field marked changed"));
-            }
-            cur.outcome = o;
+            cur.outcome = changed(o, &cur.outcome)?;
         }
         if mask & ERROR != 0 {
             cur.error = rd.text(&cur.error)?;
@@ -308,10 +300,7 @@ fn decode_v2(body: &[u8], want: u64) -> Result<Vec<AuditRecord>> {
         }
         if mask & PID != 0 {
             let v = u32::try_from(rd.varint()?).map_err(|_| bad("pid too large"))?;
-            if v == cur.pid {
-                return Err(bad("unchanged field marked changed"));
-            }
-            cur.pid = v;
+            cur.pid = changed(v, &cur.pid)?;
         }
         if mask & DETAIL != 0 {
             cur.detail = rd.text(&cur.detail)?;
