@@ -840,36 +840,11 @@ impl Kms {
         }
     }
 
-    /// Journals one usage record straight from borrowed fields (the per-operation path: no
-    /// record is built, the request id is formatted on the stack).
+    /// Journals one usage record of a request made at `time` (microseconds since the
+    /// epoch) straight from borrowed fields (the per-operation path: no record is built, the
+    /// request id is formatted on the stack).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn journal_use(
-        &self,
-        c: &Caller,
-        action: Action,
-        key_id: Option<u64>,
-        version: Option<u32>,
-        outcome: Outcome,
-        error: &str,
-        ctx: &Context,
-        use_of: Option<(u64, u32)>,
-    ) -> Result<()> {
-        self.journal_use_at(
-            now_micros(),
-            c,
-            action,
-            key_id,
-            version,
-            outcome,
-            error,
-            ctx,
-            use_of,
-        )
-    }
-
-    /// [`Kms::journal_use`] of a request made at `time` (microseconds since the epoch).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn journal_use_at(
         &self,
         time: i64,
         c: &Caller,
@@ -946,6 +921,7 @@ impl Kms {
             Outcome::Error
         };
         match self.journal_use(
+            now_micros(),
             c,
             action,
             key_id,
@@ -1134,7 +1110,7 @@ impl Kms {
             Ok(o) => o,
             Err(e) => return Err(self.refuse(c, action, Some(id), Some(ver), ctx, e)),
         };
-        self.journal_use_at(
+        self.journal_use(
             time,
             c,
             action,
