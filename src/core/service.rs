@@ -1414,6 +1414,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn request_numbers_are_unique_across_threads() {
+        // each thread takes blocks of numbers; more than a block per thread crosses blocks
+        let per_thread = 10_000;
+        let all: Vec<u64> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    sc.spawn(move || {
+                        (0..per_thread)
+                            .map(|_| request_number())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: std::collections::HashSet<u64> = all.iter().copied().collect();
+        assert_eq!(distinct.len(), all.len());
+        assert_eq!(all.len(), 4 * per_thread);
+    }
+
+    #[test]
     fn decimal_request_id_parts() {
         let mut b = [0u8; 64];
         for n in [0u64, 7, 10, 99, 1_234_567, u64::MAX] {
