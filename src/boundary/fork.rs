@@ -8,25 +8,77 @@
 //! journal's chaining) writes to the store every few milliseconds, so without this a child
 //! that re-initialises fails at random.
 //!
+//! A child may also go on using a handle it inherited (a C API context): then the
+//! handle's own locks (the audit journal's files and chaining, the caches) must be free in
+//! the child too.
+//!
 //! So one set of `pthread_atfork` handlers, registered on first use: before the fork it takes
-//! the front ends' global locks (registered with [`hold_across_fork`]), pauses every open
-//! store ([`track`]: waits for calls into the store to finish, holds new ones back) and then
-//! takes the secure-memory arena's lock; after the fork, in the parent and in the child, it
-//! releases the arena, resumes the stores and releases the locks.
-//! The child then initialises again and opens the store with fresh connections.
+//! the front ends' global locks (registered with [`hold_across_fork`]), then for every open
+//! store ([`track`], [`ForkPause`]): waits for a chaining pass in progress and holds new ones
+//! back, pauses the store (waits for calls into it to finish, holds new ones back) and takes
+//! the handle's short-held locks (journal files, caches, per-thread copies); last it takes
+//! the secure-memory arena's lock. After the fork, in the parent and in the child, it
+//! releases all of it in the reverse order.
+//! The child then initialises again and opens the store with fresh connections, or goes on
+//! with the handles it inherited.
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::{Arc, Mutex, MutexGuard, Once, RwLock};
 
 use crate::core::{ForkPause, Kms};
 
 /// Takes a lock and returns its guard, held across the fork.
 pub type Hold = fn() -> Box<dyn Any>;
 
+/// Anything held across the fork and released by dropping it: a lock guard, or a paused
+/// store that resumes when dropped.
+pub trait Held {}
+impl<T> Held for T {}
+
+/// Locks of one shared structure held across the fork: the guards borrow from the
+/// structure, which this keeps alive until they are released (last taken, first released).
+pub struct HeldWithin {
+    /// Declared before `_owner`, so dropped before it.
+    guards: Vec<Box<dyn Held>>,
+    _owner: Arc<dyn Send + Sync>,
+}
+
+impl HeldWithin {
+    /// Runs `take` on `owner`, keeping what it returns (guards borrowing from `owner`)
+    /// together with `owner`.
+    pub fn new<O: Send + Sync + 'static>(
+        owner: Arc<O>,
+        take: impl for<'a> FnOnce(&'a O) -> Vec<Box<dyn Held + 'a>>,
+    ) -> HeldWithin {
+        let guards = take(&owner);
+        // SAFETY: only the lifetime bound of the trait objects changes (same layout). The
+        // guards borrow from `*owner`, which the `Arc` kept here keeps alive at the same
+        // address for as long as the guards exist: they are dropped first (field order and
+        // `Drop` below) and never handed out. `take` is generic over the borrow's lifetime,
+        // so it cannot have kept a reference anywhere else.
+        let guards: Vec<Box<dyn Held + 'static>> = unsafe { std::mem::transmute(guards) };
+        HeldWithin {
+            guards,
+            _owner: owner,
+        }
+    }
+}
+
+impl Drop for HeldWithin {
+    fn drop(&mut self) {
+        while let Some(g) = self.guards.pop() {
+            drop(g);
+        }
+    }
+}
+
 static HOLDS: Mutex<Vec<Hold>> = Mutex::new(Vec::new());
+/// Held (shared) by every store being opened: its store calls are not paused by the fork
+/// handlers until it is tracked, so a fork waits for opens in progress.
+static OPENING: RwLock<()> = RwLock::new(());
 static STORES: Mutex<Vec<ForkPause>> = Mutex::new(Vec::new());
 static REGISTER: Once = Once::new();
 
@@ -34,7 +86,7 @@ thread_local! {
     /// What the forking thread holds between the prepare and the after handlers (the child
     /// is a copy of this thread, so it finds the same list).
     static HELD: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
-    static PAUSED: RefCell<Vec<ForkPause>> = const { RefCell::new(Vec::new()) };
+    static PAUSED: RefCell<Vec<HeldWithin>> = const { RefCell::new(Vec::new()) };
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -68,7 +120,14 @@ pub fn pid() -> u32 {
     p
 }
 
-/// Keeps `kms`'s store quiet across any later `fork()` of this process.
+/// Runs `f`, an open of a store (not nested), with forks held back.
+pub fn opening<R>(f: impl FnOnce() -> R) -> R {
+    register();
+    let _g = OPENING.read().unwrap_or_else(|p| p.into_inner());
+    f()
+}
+
+/// Keeps `kms`'s store quiet across any later `fork()` of this process (every open does).
 pub fn track(kms: &Kms) {
     register();
     let mut stores = lock(&STORES);
@@ -91,8 +150,10 @@ extern "C" fn prepare() {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         let holds: Vec<Hold> = lock(&HOLDS).clone();
         let mut held: Vec<Box<dyn Any>> = holds.iter().map(|h| h()).collect();
+        // After the front ends' locks: PKCS#11 opens its store under its lock.
+        held.push(Box::new(OPENING.write().unwrap_or_else(|p| p.into_inner())));
         let stores = lock(&STORES);
-        let paused: Vec<ForkPause> = stores.iter().filter(|s| s.pause()).cloned().collect();
+        let paused: Vec<HeldWithin> = stores.iter().filter_map(ForkPause::pause).collect();
         // The store list itself stays locked too, so no store is added mid-fork.
         held.push(Box::new(stores));
         // Last, the secure-memory arena: a store call in progress may still allocate there,
@@ -110,8 +171,9 @@ extern "C" fn after_child() {
 
 extern "C" fn after() {
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        for s in PAUSED.with(|p| std::mem::take(&mut *p.borrow_mut())) {
-            s.resume();
+        let mut paused = PAUSED.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        while let Some(s) = paused.pop() {
+            drop(s);
         }
         let mut held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
         // Release in the reverse order of taking.

@@ -46,7 +46,6 @@ fn open_store(store_path: *const c_char) -> BResult<Kms> {
     let kms = Kms::open(config(store_path)?)?;
     crate::boundary::fork::hold_across_fork(hold_for_fork);
     crate::boundary::fork::hold_across_fork(crate::capi::stream::hold_for_fork);
-    crate::boundary::fork::track(&kms);
     Ok(kms)
 }
 

@@ -136,6 +136,11 @@ impl Hot {
         self.0.generation()
     }
 
+    /// Held across a fork (see `boundary::fork`), after the shared cache.
+    pub fn hold(&self) -> Box<dyn crate::boundary::fork::Held + '_> {
+        Box::new(self.0.hold())
+    }
+
     /// Called by every change to the shared cache, while it is locked for writing.
     pub fn invalidate(&self) {
         self.0.changed();

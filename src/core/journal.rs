@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::boundary::fork::Held;
 use crate::boundary::mapped::{self, MappedWindow};
 use crate::core::audit::{self, AuditConfig, Durability, MAX_RECORD};
 use crate::core::error::{Error, ErrorKind, Result};
@@ -208,6 +209,8 @@ impl std::ops::Deref for Shard {
 }
 
 /// Stretch of a journal window faulted in at once, ahead of the records copied into it.
+/// A file's first stretch is left to page faults: faulting in makes the pages dirty, and a
+/// handle that journals a few records should write (and sync) a few pages, not a stretch.
 const PREFAULT: usize = 256 * 1024;
 
 /// Bytes a shard writes before it adds them to the handle's shared total (and checks the
@@ -278,6 +281,8 @@ pub struct AuditWriter {
     chained_total: AtomicU64,
     /// When [`AuditWriter::sync_if_due`] last synced.
     last_sync: Mutex<std::time::Instant>,
+    /// Set by [`AuditWriter::close`].
+    closed: AtomicBool,
 }
 
 /// Most journaled bytes a handle may have waiting to be chained (about half a million
@@ -371,6 +376,7 @@ impl AuditWriter {
             written_total: AtomicU64::new(0),
             chained_total: AtomicU64::new(0),
             last_sync: Mutex::new(std::time::Instant::now()),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -516,9 +522,9 @@ impl AuditWriter {
             } = cur;
             let map = map.as_mut().ok_or_else(|| Error::internal("journal"))?;
             let at = usize::try_from(*written).map_err(Self::unavailable)?;
-            // Entering a new stretch of the window: fault the next stretch in with one
-            // system call rather than one page fault per page.
-            if at / PREFAULT != (at + buf.len()) / PREFAULT || at == 0 {
+            // Entering a new stretch of the window: fault it in with one system call
+            // rather than one page fault per page.
+            if at / PREFAULT != (at + buf.len()) / PREFAULT {
                 map.prefault((at + buf.len()) / PREFAULT * PREFAULT, PREFAULT);
             }
             map.write_at(at, buf).map_err(Self::unavailable)?;
@@ -944,6 +950,30 @@ impl AuditWriter {
         self.sync_journal()
     }
 
+    /// Waits for a chaining pass in progress and holds new ones back while the guards live
+    /// (a fork: see `boundary::fork`). Taken before the store is paused, as a pass calls it.
+    pub fn hold_passes(&self) -> Vec<Box<dyn Held + '_>> {
+        vec![
+            Box::new(self.ingesting.lock().unwrap_or_else(|p| p.into_inner())),
+            // orphan takeovers chain without the ingest lock
+            Box::new(self.scratch.lock().unwrap_or_else(|p| p.into_inner())),
+        ]
+    }
+
+    /// The journal's short-held locks (files, sync time), held while the guards live (a
+    /// fork). None is held while calling the store, so they are taken after it is paused.
+    pub fn hold_files(&self) -> Vec<Box<dyn Held + '_>> {
+        let mut held: Vec<Box<dyn Held + '_>> = self
+            .shards
+            .iter()
+            .map(|s| Box::new(s.lock().unwrap_or_else(|p| p.into_inner())) as Box<dyn Held>)
+            .collect();
+        held.push(Box::new(
+            self.last_sync.lock().unwrap_or_else(|p| p.into_inner()),
+        ));
+        held
+    }
+
     /// Whether this handle has journal entries not yet chained.
     pub fn pending(&self) -> bool {
         self.shards.iter().any(|s| {
@@ -956,10 +986,14 @@ impl AuditWriter {
     }
 }
 
-impl Drop for AuditWriter {
-    fn drop(&mut self) {
-        // Chain what is left and remove the journals; if this fails the next handle takes
-        // the files over.
+impl AuditWriter {
+    /// Chains what is left and removes the journals (if this fails the next handle takes
+    /// the files over). Called when the handle closes, on the closing thread, so that what
+    /// the handle recorded is in the trail when its last user lets it go; once only.
+    pub fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
         if self.ingest_own().is_ok() && self.store.sync().is_ok() {
             for s in &self.shards {
                 let (file, name) = match s.lock() {
@@ -983,6 +1017,17 @@ impl Drop for AuditWriter {
                 drop(file);
             }
         }
+    }
+
+    /// Whether [`AuditWriter::close`] ran (the background thread then stops).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for AuditWriter {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

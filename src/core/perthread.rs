@@ -83,6 +83,12 @@ impl<T: Copies> PerThread<T> {
         });
     }
 
+    /// The registry of slots, held while the guard lives (a fork: see `boundary::fork`);
+    /// a change and a thread's first copy take it.
+    pub fn hold(&self) -> std::sync::MutexGuard<'_, impl Sized> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Runs `f` on this thread's copies when they are current. A nested look (from inside
     /// `f`) finds the slot taken and gets `None`.
     pub fn look<R>(&self, f: impl FnOnce(&T) -> Option<R>) -> Option<R> {

@@ -149,7 +149,9 @@ pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
     pub sealer: RwLock<Sealer>,
     pub store_id: [u8; 16],
-    pub audit: AuditWriter,
+    /// Shared with the background thread, which holds it only while it works: the handle's
+    /// last user closes it ([`Inner`]'s drop), not that thread.
+    pub audit: Arc<AuditWriter>,
     pub cfg: Config,
     pub cache: RwLock<Cache>,
     /// Each thread's own copies of hot cache entries (see [`hot`]).
@@ -193,52 +195,84 @@ pub fn verify_secret(secret: &[u8], phc: &str) -> bool {
     }
 }
 
-/// Pauses and resumes one open store around a `fork()` (see [`Store::pause_for_fork`]);
-/// holds no reference that keeps the store open.
+/// Quiets one open store handle around a `fork()` (see `boundary::fork`); holds no reference
+/// that keeps the handle open.
 #[derive(Clone)]
-pub struct ForkPause(Weak<dyn Store>);
+pub struct ForkPause(Weak<Inner>);
 
 impl ForkPause {
-    /// Waits for calls into the store to finish and holds new ones back; false when the
-    /// store is closed already.
-    pub fn pause(&self) -> bool {
-        match self.0.upgrade() {
-            Some(s) => {
-                s.pause_for_fork();
-                true
-            }
-            None => false,
-        }
+    /// Waits for what is in progress in the handle and holds it back until the returned
+    /// value is dropped: chaining passes, calls into the store ([`Store::pause_for_fork`]),
+    /// then the short-held locks of the journal, the cache and the per-thread copies. None
+    /// when the handle is closed already.
+    pub fn pause(&self) -> Option<crate::boundary::fork::HeldWithin> {
+        let inner = self.0.upgrade()?;
+        Some(crate::boundary::fork::HeldWithin::new(inner, |i| {
+            i.hold_for_fork()
+        }))
     }
 
-    /// Lets held-back calls go on.
-    pub fn resume(&self) {
-        if let Some(s) = self.0.upgrade() {
-            s.resume_after_fork();
-        }
-    }
-
-    /// True while the store is open.
+    /// True while the handle is open.
     pub fn is_open(&self) -> bool {
         self.0.strong_count() > 0
+    }
+}
+
+/// A store paused for a fork; resumes when dropped.
+struct StorePaused<'a>(&'a dyn Store);
+
+impl Drop for StorePaused<'_> {
+    fn drop(&mut self) {
+        self.0.resume_after_fork();
+    }
+}
+
+impl Drop for Inner {
+    /// The handle's last user closes the journal on its own thread (see
+    /// [`AuditWriter::close`]).
+    fn drop(&mut self) {
+        self.audit.close();
+    }
+}
+
+impl Inner {
+    /// See [`ForkPause::pause`]; the guards in the order taken. A chaining pass calls the
+    /// store, so it is waited for before the store is paused; the short-held locks are
+    /// never held while calling the store, so they are taken after.
+    fn hold_for_fork(&self) -> Vec<Box<dyn crate::boundary::fork::Held + '_>> {
+        let mut held = self.audit.hold_passes();
+        self.store.pause_for_fork();
+        held.push(Box::new(StorePaused(self.store.as_ref())));
+        held.extend(self.audit.hold_files());
+        // the cache before the per-thread copies: a cache write empties them under it
+        held.push(Box::new(
+            self.cache.write().unwrap_or_else(|p| p.into_inner()),
+        ));
+        held.push(self.hot.hold());
+        held
     }
 }
 
 impl Kms {
     /// The handle a front end keeps to quiesce this store around `fork()`.
     pub fn fork_pause(&self) -> ForkPause {
-        ForkPause(Arc::downgrade(&self.inner.store))
+        ForkPause(Arc::downgrade(&self.inner))
     }
 
     /// Opens the store `cfg` names, creating it (with its master key and owner identity)
     /// when it does not exist yet.
     pub fn open(cfg: Config) -> Result<Kms> {
+        crate::boundary::fork::opening(|| Kms::open_here(cfg))
+    }
+
+    /// [`Kms::open`] inside [`crate::boundary::fork::opening`].
+    fn open_here(cfg: Config) -> Result<Kms> {
         if let Some(url) = cfg.store_url() {
             // A shared store: whoever comes first initialises it, and must be able to
             // write the owner's secret somewhere.
             let store: Arc<dyn Store> = Arc::new(PgStore::open(url)?);
             let may_create = cfg.owner_secret_file.is_some();
-            return Kms::open_on(store, cfg, may_create).map_err(|e| {
+            return Kms::open_on_here(store, cfg, may_create).map_err(|e| {
                 if !may_create && e.kind() == ErrorKind::NotFound {
                     Error::invalid(
                         "the PostgreSQL store is not initialised: set KMS_OWNER_SECRET_FILE \
@@ -251,12 +285,16 @@ impl Kms {
         }
         let existed = cfg.store_path.exists();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.store_path)?);
-        Kms::open_on(store, cfg, !existed)
+        Kms::open_on_here(store, cfg, !existed)
     }
 
     /// Opens the store `cfg` names on its backend (SQLite file or PostgreSQL URL) without ever
     /// creating one: `NotFound` when there is none there yet (what an admin tool wants).
     pub fn open_existing(cfg: Config) -> Result<Kms> {
+        crate::boundary::fork::opening(|| Kms::open_existing_here(cfg))
+    }
+
+    fn open_existing_here(cfg: Config) -> Result<Kms> {
         let store: Arc<dyn Store> = match cfg.store_url() {
             Some(url) => Arc::new(PgStore::open(url)?),
             None => {
@@ -269,7 +307,7 @@ impl Kms {
                 Arc::new(SqliteStore::open(&cfg.store_path)?)
             }
         };
-        Kms::open_on(store, cfg, false)
+        Kms::open_on_here(store, cfg, false)
     }
 
     /// Opens the default store (`KMS_STORE` or the XDG data folder).
@@ -279,6 +317,13 @@ impl Kms {
 
     /// Opens a store on any backend. `may_create` allows initialising an empty store.
     pub fn open_on(store: Arc<dyn Store>, cfg: Config, may_create: bool) -> Result<Kms> {
+        crate::boundary::fork::opening(|| Kms::open_on_here(store, cfg, may_create))
+    }
+
+    /// Every way of opening ends here, inside [`crate::boundary::fork::opening`] (a fork
+    /// waits for an open in progress, whose store calls are not paused yet); the handle is
+    /// tracked before its background thread starts.
+    fn open_on_here(store: Arc<dyn Store>, cfg: Config, may_create: bool) -> Result<Kms> {
         if cfg.disable_core_dumps && !crate::secmem::disable_core_dumps() {
             return Err(Error::invalid(
                 "KMS_DISABLE_CORE_DUMPS is set but this platform cannot make the process \
@@ -333,13 +378,14 @@ impl Kms {
                 store,
                 sealer: RwLock::new(sealer),
                 store_id,
-                audit,
+                audit: Arc::new(audit),
                 cfg,
                 cache: RwLock::new(Cache::default()),
                 hot: Hot::new(),
                 pid: std::process::id(),
             }),
         };
+        crate::boundary::fork::track(&kms);
         kms.start_flusher();
         Ok(kms)
     }
@@ -379,7 +425,7 @@ impl Kms {
     /// journal (every audit window, by the clock: also between the batches of a long
     /// chaining pass) and takes over dead processes' journals (every second).
     fn start_flusher(&self) {
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let weak: Weak<AuditWriter> = Arc::downgrade(&self.inner.audit);
         let tick = Duration::from_millis(20);
         let nice = self.inner.cfg.audit.background_nice;
         let _ = std::thread::Builder::new()
@@ -391,13 +437,16 @@ impl Kms {
                 let mut last_orphans = std::time::Instant::now();
                 loop {
                     std::thread::sleep(tick);
-                    let Some(inner) = weak.upgrade() else { break };
-                    let _ = inner.audit.sync_if_due();
-                    let _ = inner.audit.ingest_own();
-                    let _ = inner.audit.sync_if_due();
+                    let Some(audit) = weak.upgrade() else { break };
+                    if audit.is_closed() {
+                        break;
+                    }
+                    let _ = audit.sync_if_due();
+                    let _ = audit.ingest_own();
+                    let _ = audit.sync_if_due();
                     if last_orphans.elapsed() >= Duration::from_secs(1) {
                         last_orphans = std::time::Instant::now();
-                        let _ = inner.audit.ingest_orphans();
+                        let _ = audit.ingest_orphans();
                     }
                 }
             });

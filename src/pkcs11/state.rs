@@ -263,7 +263,6 @@ pub fn initialize(args: *mut CK_C_INITIALIZE_ARGS) -> Rv<()> {
         cfg.audit.durability = Durability::Strict;
     }
     let kms = Kms::open(cfg).map_err(|_| CKR_GENERAL_ERROR)?;
-    crate::boundary::fork::track(&kms);
     *g = Some(Module {
         pid: crate::boundary::fork::pid(),
         kms,
