@@ -198,28 +198,43 @@ pub fn verify_secret(secret: &[u8], phc: &str) -> bool {
 /// Quiets one open store handle around a `fork()` (see `boundary::fork`); holds no reference
 /// that keeps the handle open.
 #[derive(Clone)]
-pub struct ForkPause(Weak<Inner>);
+pub struct ForkPause {
+    inner: Weak<Inner>,
+    /// The store outlives the handle while its last user closes it (chaining what is left).
+    store: Weak<dyn Store>,
+}
 
 impl ForkPause {
     /// Waits for what is in progress in the handle and holds it back until the returned
     /// value is dropped: chaining passes, calls into the store ([`Store::pause_for_fork`]),
-    /// then the short-held locks of the journal, the cache and the per-thread copies. None
-    /// when the handle is closed already.
+    /// then the short-held locks of the journal, the cache and the per-thread copies. For a
+    /// handle being closed, its store only. None when both are gone.
     pub fn pause(&self) -> Option<crate::boundary::fork::HeldWithin> {
-        let inner = self.0.upgrade()?;
-        Some(crate::boundary::fork::HeldWithin::new(inner, |i| {
-            i.hold_for_fork()
+        use crate::boundary::fork::HeldWithin;
+        if let Some(inner) = self.inner.upgrade() {
+            return Some(HeldWithin::new(inner, |i| i.hold_for_fork()));
+        }
+        let store = Arc::new(self.store.upgrade()?);
+        Some(HeldWithin::new(store, |s| {
+            vec![StorePaused::pause(s.as_ref())]
         }))
     }
 
-    /// True while the handle is open.
+    /// True while the handle or its store is open.
     pub fn is_open(&self) -> bool {
-        self.0.strong_count() > 0
+        self.inner.strong_count() > 0 || self.store.strong_count() > 0
     }
 }
 
 /// A store paused for a fork; resumes when dropped.
 struct StorePaused<'a>(&'a dyn Store);
+
+impl StorePaused<'_> {
+    fn pause(s: &dyn Store) -> Box<dyn crate::boundary::fork::Held + '_> {
+        s.pause_for_fork();
+        Box::new(StorePaused(s))
+    }
+}
 
 impl Drop for StorePaused<'_> {
     fn drop(&mut self) {
@@ -241,8 +256,7 @@ impl Inner {
     /// never held while calling the store, so they are taken after.
     fn hold_for_fork(&self) -> Vec<Box<dyn crate::boundary::fork::Held + '_>> {
         let mut held = self.audit.hold_passes();
-        self.store.pause_for_fork();
-        held.push(Box::new(StorePaused(self.store.as_ref())));
+        held.push(StorePaused::pause(self.store.as_ref()));
         held.extend(self.audit.hold_files());
         // the cache before the per-thread copies: a cache write empties them under it
         held.push(Box::new(
@@ -256,7 +270,10 @@ impl Inner {
 impl Kms {
     /// The handle a front end keeps to quiesce this store around `fork()`.
     pub fn fork_pause(&self) -> ForkPause {
-        ForkPause(Arc::downgrade(&self.inner))
+        ForkPause {
+            inner: Arc::downgrade(&self.inner),
+            store: Arc::downgrade(&self.inner.store),
+        }
     }
 
     /// Opens the store `cfg` names, creating it (with its master key and owner identity)
