@@ -67,6 +67,18 @@ impl HeldWithin {
     }
 }
 
+impl HeldWithin {
+    /// Releases the guards, last taken first; returns the structure, to be let go of once
+    /// every other lock is released (it may be its last reference, and closing it takes
+    /// locks of its own).
+    fn release(mut self) -> Arc<dyn Send + Sync> {
+        while let Some(g) = self.guards.pop() {
+            drop(g);
+        }
+        self._owner.clone()
+    }
+}
+
 impl Drop for HeldWithin {
     fn drop(&mut self) {
         while let Some(g) = self.guards.pop() {
@@ -172,13 +184,17 @@ extern "C" fn after_child() {
 extern "C" fn after() {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         let mut paused = PAUSED.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        let mut owners = Vec::with_capacity(paused.len());
         while let Some(s) = paused.pop() {
-            drop(s);
+            owners.push(s.release());
         }
         let mut held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
         // Release in the reverse order of taking.
         while let Some(g) = held.pop() {
             drop(g);
         }
+        // Last, with no lock held: a handle whose last user let go during the fork closes
+        // here.
+        drop(owners);
     }));
 }
