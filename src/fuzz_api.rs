@@ -91,7 +91,7 @@ pub fn decode_pairs(text: &str) -> Vec<(String, String)> {
     crate::core::store::sqlite::decode_pairs(text)
 }
 
-/// One usage-journal entry (magic, length, payload, CRC-32) around an encoded audit record.
+/// One usage-journal entry (magic, length, payload, CRC-32C) around an encoded audit record.
 pub fn journal_frame(payload: &[u8]) -> Vec<u8> {
     crate::core::journal::frame(payload)
 }

@@ -248,16 +248,20 @@ fn audit_seeds_decode() {
     assert!(records.len() >= 4);
     let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
     let mut journal = Vec::new();
+    let mut journal_ieee = Vec::new();
     for (i, r) in records.iter().rev().take(3).enumerate() {
         let use_of = r.key_id.zip(r.key_version);
         let b = encode_record(r, use_of, None);
         journal.extend(fuzz_api::journal_frame(&b));
+        journal_ieee.extend(journal_frame_ieee(&b));
         seeds.push((format!("record-{i}-{}-{}", r.action, r.outcome.name()), b));
     }
     let granted = encode_record(&records[0], None, Some(3));
     journal.extend(fuzz_api::journal_frame(&granted));
     seeds.push(("record-grant-use".into(), granted));
     seeds.push(("journal".into(), journal));
+    // entries as versions before CRC-32C wrote them, still read
+    seeds.push(("journal-ieee".into(), journal_ieee));
     // batches as the store keeps them: the record count, then the body; the store writes
     // version 2 and reads version 1 (each record, no use counts, after its 4-byte length)
     let refs: Vec<RecordRef<'_>> = records.iter().map(RecordRef::of).collect();
@@ -298,6 +302,27 @@ fn audit_seeds_decode() {
             decode_record(&seed).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
+}
+
+/// A usage-journal entry as versions before CRC-32C wrote it (docs/at-rest.md): 0xA5, the
+/// length, the record, its CRC-32 (IEEE), computed here bit by bit from the definition.
+fn journal_frame_ieee(payload: &[u8]) -> Vec<u8> {
+    let mut c = 0xFFFF_FFFFu32;
+    for b in payload {
+        c ^= *b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    let mut e = vec![0xA5];
+    e.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    e.extend_from_slice(payload);
+    e.extend_from_slice(&(!c).to_be_bytes());
+    e
 }
 
 /// Encodes templates in the `pkcs11_template` target's input format (see its header).

@@ -27,11 +27,16 @@ use std::sync::{Arc, Mutex};
 use crate::boundary::fork::Held;
 use crate::boundary::mapped::{self, MappedWindow};
 use crate::core::audit::{self, AuditConfig, Durability, MAX_RECORD};
+use crate::core::crc;
 use crate::core::error::{Error, ErrorKind, Result};
 use crate::core::model::AuditRecord;
 use crate::core::store::{self, Store};
 
-const ENTRY_MAGIC: u8 = 0xA5;
+/// First byte of an entry, checked with CRC-32C (the entries written now).
+const ENTRY_MAGIC: u8 = 0xC5;
+/// First byte of an entry checked with CRC-32 (IEEE): entries written by earlier versions,
+/// which a journal left by a process that died before an upgrade still holds.
+const ENTRY_MAGIC_IEEE: u8 = 0xA5;
 /// Most records chained in one transaction.
 const MAX_BATCH: usize = 4096;
 /// Start a new journal file once this much has been chained.
@@ -44,67 +49,12 @@ const MIN_WINDOW: u64 = (MAX_RECORD as u64 + 9).next_multiple_of(4096);
 /// Largest window.
 const MAX_WINDOW: u64 = 1 << 30;
 
-/// CRC-32 (IEEE) tables for slicing by 8: `CRC_TABLES[0]` is the classic byte table,
-/// `CRC_TABLES[k][b]` the CRC of byte `b` followed by `k` zero bytes.
-const CRC_TABLES: [[u32; 256]; 8] = {
-    let mut t = [[0u32; 256]; 8];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[0][i] = c;
-        i += 1;
-    }
-    let mut s = 1;
-    while s < 8 {
-        let mut i = 0;
-        while i < 256 {
-            let prev = t[s - 1][i];
-            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xFF) as usize];
-            i += 1;
-        }
-        s += 1;
-    }
-    t
-};
-
-/// CRC-32 (IEEE), eight bytes per step: detects torn or corrupt journal tails.
-fn crc32(data: &[u8]) -> u32 {
-    let t = &CRC_TABLES;
-    let mut crc = 0xFFFF_FFFFu32;
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let lo = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        let hi = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
-        crc = t[7][(lo & 0xFF) as usize]
-            ^ t[6][((lo >> 8) & 0xFF) as usize]
-            ^ t[5][((lo >> 16) & 0xFF) as usize]
-            ^ t[4][(lo >> 24) as usize]
-            ^ t[3][(hi & 0xFF) as usize]
-            ^ t[2][((hi >> 8) & 0xFF) as usize]
-            ^ t[1][((hi >> 16) & 0xFF) as usize]
-            ^ t[0][(hi >> 24) as usize];
-    }
-    for b in chunks.remainder() {
-        crc = t[0][((crc ^ *b as u32) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    !crc
-}
-
 pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
     let mut e = Vec::with_capacity(payload.len() + 9);
     e.push(ENTRY_MAGIC);
     e.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     e.extend_from_slice(payload);
-    e.extend_from_slice(&crc32(payload).to_be_bytes());
+    e.extend_from_slice(&crc::crc32c(payload).to_be_bytes());
     e
 }
 
@@ -119,9 +69,11 @@ pub fn parse_entries_max(buf: &[u8], max: usize) -> (Vec<&[u8]>, usize) {
     let mut out = Vec::new();
     let mut at = 0usize;
     while buf.len() - at >= 9 && out.len() < max {
-        if buf[at] != ENTRY_MAGIC {
-            break;
-        }
+        let check: fn(&[u8]) -> u32 = match buf[at] {
+            ENTRY_MAGIC => crc::crc32c,
+            ENTRY_MAGIC_IEEE => crc::crc32_ieee,
+            _ => break,
+        };
         let len = u32::from_be_bytes([buf[at + 1], buf[at + 2], buf[at + 3], buf[at + 4]]) as usize;
         // No record is empty: a magic byte followed by zeros is not an entry.
         if len == 0 || len > MAX_RECORD || buf.len() - at - 9 < len {
@@ -129,7 +81,7 @@ pub fn parse_entries_max(buf: &[u8], max: usize) -> (Vec<&[u8]>, usize) {
         }
         let payload = &buf[at + 5..at + 5 + len];
         let c = &buf[at + 5 + len..at + 9 + len];
-        if u32::from_be_bytes([c[0], c[1], c[2], c[3]]) != crc32(payload) {
+        if u32::from_be_bytes([c[0], c[1], c[2], c[3]]) != check(payload) {
             break;
         }
         out.push(payload);
@@ -504,7 +456,7 @@ impl AuditWriter {
                 return Err(Error::invalid("audit record too long"));
             }
             buf[1..5].copy_from_slice(&(len as u32).to_be_bytes());
-            let crc = crc32(&buf[5..]);
+            let crc = crc::crc32c(&buf[5..]);
             buf.extend_from_slice(&crc.to_be_bytes());
             let n = buf.len() as u64;
             if cur.file.is_some() && cur.written + n > self.window() {
@@ -1035,26 +987,31 @@ impl Drop for AuditWriter {
 mod tests {
     use super::*;
 
+    /// An entry as versions before CRC-32C wrote it.
+    fn frame_ieee(payload: &[u8]) -> Vec<u8> {
+        let mut e = vec![ENTRY_MAGIC_IEEE];
+        e.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        e.extend_from_slice(payload);
+        e.extend_from_slice(&crc::crc32_ieee(payload).to_be_bytes());
+        e
+    }
+
     #[test]
-    fn crc_known_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        assert_eq!(crc32(b""), 0);
-        // Every length around the 8-byte steps agrees with the bytewise definition.
-        let data: Vec<u8> = (0..100u32).map(|i| (i * 37 + 11) as u8).collect();
-        for n in 0..data.len() {
-            let mut c = 0xFFFF_FFFFu32;
-            for b in &data[..n] {
-                c ^= *b as u32;
-                for _ in 0..8 {
-                    c = if c & 1 != 0 {
-                        0xEDB8_8320 ^ (c >> 1)
-                    } else {
-                        c >> 1
-                    };
-                }
-            }
-            assert_eq!(crc32(&data[..n]), !c, "length {n}");
-        }
+    fn entries_of_earlier_versions_are_still_read() {
+        let mut b = frame_ieee(b"old");
+        b.extend(frame(b"new"));
+        assert_eq!(b[0], ENTRY_MAGIC_IEEE);
+        assert_eq!(b[b.len() - 12], ENTRY_MAGIC);
+        let whole = b.len();
+        b.resize(whole + 64, 0);
+        assert_eq!(parse_entries(&b), (vec![&b"old"[..], &b"new"[..]], whole));
+        // Each checksum is checked as its first byte says: swapped, neither entry reads.
+        let mut swapped = frame(b"new");
+        swapped[0] = ENTRY_MAGIC_IEEE;
+        assert_eq!(parse_entries(&swapped).1, 0);
+        let mut swapped = frame_ieee(b"old");
+        swapped[0] = ENTRY_MAGIC;
+        assert_eq!(parse_entries(&swapped).1, 0);
     }
 
     #[test]

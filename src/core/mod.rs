@@ -7,6 +7,7 @@ pub mod backup;
 pub mod batchbody;
 pub mod ciphertext;
 pub mod config;
+pub mod crc;
 pub mod crypto;
 pub mod error;
 pub mod hot;
