@@ -1146,7 +1146,7 @@ impl Kms {
                     _ => return None,
                 }
                 check_key_state(k, version, action, usage).ok()?;
-                if version.is_none() && self.rotation_due(k, Some(&h.loaded)).is_some() {
+                if version.is_none() && self.rotation_due(k, Some(&h.loaded), secs).is_some() {
                     return None;
                 }
                 let ver = version.unwrap_or(k.primary_version);
@@ -1232,7 +1232,7 @@ impl Kms {
         check_key_state(&k, version, action, usage).map_err(|e| (id, e))?;
         let ver = match version {
             None => {
-                if let Some(observed) = self.rotation_due(&k, primary) {
+                if let Some(observed) = self.rotation_due(&k, primary, now()) {
                     self.rotate_due(c, id, observed).map_err(|e| (id, e))?;
                     k = self.key_by_id(c, id).map_err(|e| (id, e))?;
                 }
@@ -1245,8 +1245,9 @@ impl Kms {
 
     /// Whether automatic rotation looks due; returns the use count this handle observed
     /// (the transaction that rotates re-checks with it and the stored count).
-    /// `primary` is the primary version's material when the caller already has it.
-    fn rotation_due(&self, k: &KeyRecord, primary: Option<&Loaded>) -> Option<u64> {
+    /// `primary` is the primary version's material when the caller already has it; `now` is
+    /// the time in seconds (the caller's one clock read).
+    fn rotation_due(&self, k: &KeyRecord, primary: Option<&Loaded>, now: i64) -> Option<u64> {
         if k.origin == Origin::Imported {
             return None;
         }
@@ -1262,7 +1263,7 @@ impl Kms {
                 .unwrap_or(0),
         };
         if let Some(next) = next {
-            if now() >= next {
+            if now >= next {
                 return Some(observed);
             }
         }
