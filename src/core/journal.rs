@@ -37,8 +37,10 @@ const ENTRY_MAGIC: u8 = 0xC5;
 /// First byte of an entry checked with CRC-32 (IEEE): entries written by earlier versions,
 /// which a journal left by a process that died before an upgrade still holds.
 const ENTRY_MAGIC_IEEE: u8 = 0xA5;
-/// Most records chained in one transaction.
-const MAX_BATCH: usize = 4096;
+/// Most records chained in one transaction: each commit syncs the store, so under a
+/// sustained backlog a pass's size sets how often the chaining waits for the disk (a query
+/// decodes a whole batch, so it is not made larger still).
+const MAX_BATCH: usize = 16384;
 /// Start a new journal file once this much has been chained.
 const ROTATE_AT: u64 = 4 * 1024 * 1024;
 /// Default size of a journal file (the window its records are copied into): [`ROTATE_AT`]
@@ -293,8 +295,9 @@ fn same_file(f: &File, path: &std::path::Path) -> bool {
 }
 
 /// Most bytes read from one journal file in one pass (an entry is at most
-/// `MAX_RECORD + 9`, so a pass always sees at least one whole entry).
-const READ_CHUNK: u64 = 512 * 1024;
+/// `MAX_RECORD + 9`, so a pass always sees at least one whole entry); room for a
+/// [`MAX_BATCH`] of typical records.
+const READ_CHUNK: u64 = 2 * 1024 * 1024;
 
 impl AuditWriter {
     pub fn new(
