@@ -233,7 +233,9 @@ pub struct AuditWriter {
     /// difference is the backlog that [`BACKLOG_LIMIT`] bounds.
     written_total: AtomicU64,
     chained_total: AtomicU64,
-    /// When [`AuditWriter::sync_if_due`] last synced.
+    /// Every record journaled before this instant is on disk: when
+    /// [`AuditWriter::sync_if_due`] last synced, or a chaining pass that caught up began
+    /// (see [`AuditWriter::chained_before`]).
     last_sync: Mutex<std::time::Instant>,
     /// Set by [`AuditWriter::close`].
     closed: AtomicBool,
@@ -531,6 +533,25 @@ impl AuditWriter {
         self.sync_journal()
     }
 
+    /// Every record journaled before `cut` is chained. Where the store's chaining commits
+    /// are durable as they commit, those records are on disk already: the journal's next
+    /// sync falls due a window after `cut`, not after the last sync. A chaining that keeps
+    /// up therefore never syncs the journal, which would write-protect the pages the
+    /// callers are writing (each then faults again, and every core running the process
+    /// has its TLB flushed), for records the store already holds.
+    fn chained_before(&self, cut: std::time::Instant) -> Result<()> {
+        if self.store.quiet_writes_durable() {
+            let mut last = self
+                .last_sync
+                .lock()
+                .map_err(|_| Error::internal("journal sync lock"))?;
+            if cut > *last {
+                *last = cut;
+            }
+        }
+        Ok(())
+    }
+
     /// Syncs the journal if records were added since the last sync (the power-loss bound).
     /// The files are synced outside the shard locks, so writers do not wait for the disk.
     pub fn sync_journal(&self) -> Result<()> {
@@ -614,6 +635,8 @@ impl AuditWriter {
     /// [`AuditWriter::ingest_own`] under the ingest lock, stopping early (between chaining
     /// passes) once `enough` says so.
     fn ingest_own_locked(&self, enough: &dyn Fn() -> bool) -> Result<()> {
+        // Every record journaled before this instant is in the snapshot.
+        let cut = std::time::Instant::now();
         let (mut full, sources) = self.snapshot()?;
         // Full files first, each shard's one after the other: their records are older than
         // the next file's (a thread's records stay in order). Each round chains the oldest
@@ -641,9 +664,17 @@ impl AuditWriter {
             }
         }
         if sources.is_empty() {
+            self.chained_before(cut)?;
             return Ok(());
         }
         let done = self.chain(&sources, enough)?;
+        if sources
+            .iter()
+            .zip(&done)
+            .all(|(s, d)| s.limit.is_none_or(|l| *d >= l))
+        {
+            self.chained_before(cut)?;
+        }
         let rotate_at = self.rotate_at();
         for (s, d) in sources.iter().zip(&done) {
             if *d < rotate_at {

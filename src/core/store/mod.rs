@@ -156,6 +156,11 @@ pub trait Store: Send + Sync {
     fn changed_elsewhere(&self) -> Result<bool>;
     /// Makes everything committed so far durable on disk (bounds the power-loss window).
     fn sync(&self) -> Result<()>;
+    /// Whether a [`Store::write_quiet`] transaction is durable once it commits (no
+    /// [`Store::sync`] needed). The usage journal then need not sync records it has chained.
+    fn quiet_writes_durable(&self) -> bool {
+        false
+    }
     /// A short description of the backend and location (no credentials).
     fn describe(&self) -> String;
     /// Waits until no call into the database library is in progress and holds new ones

@@ -464,6 +464,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn quiet_writes_durable(&self) -> bool {
+        true // synchronous=FULL: every commit syncs the WAL
+    }
+
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
     }
