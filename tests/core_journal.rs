@@ -107,7 +107,7 @@ fn a_killed_process_journal_with_zero_padding_or_a_torn_record_is_taken_over_who
     type Tear = fn(&[u8]) -> Vec<u8>;
     let cases: [(&str, Tear, usize); 4] = [
         ("zero padding only", |_| Vec::new(), 40),
-        ("a lone magic byte", |_| vec![0xA5], 3),
+        ("a lone magic byte", |e: &[u8]| vec![e[0]], 3),
         ("half a record", |e: &[u8]| e[..e.len() / 2].to_vec(), 25),
         (
             "a record without its CRC",
@@ -185,6 +185,59 @@ fn a_killed_process_journal_with_zero_padding_or_a_torn_record_is_taken_over_who
         let left = journals(&dir);
         assert!(left.is_empty(), "{what}: journals removed: {left:?}");
     }
+}
+
+#[test]
+fn a_journal_an_earlier_version_left_is_chained_after_the_upgrade() {
+    // Earlier versions wrote entries as 0xA5, a codec-1 record, CRC-32. The journal of such
+    // a process killed before an upgrade: this version chains it whole, once, in order.
+    let s = TestStore::new();
+    let dir = s.config().journal_dir;
+    let (k, o) = s.open_owner();
+    k.create_key(&o, &aes("j")).unwrap();
+    k.encrypt(&o, "j", b"x", &Context::new()).unwrap();
+    k.flush().unwrap();
+    let template = encrypts(&k, &o).pop().unwrap();
+    let key = k.describe_key(&o, "j").unwrap();
+    drop(k);
+    let (old_pid, n) = (4_000_000u32, 12);
+    let mut data = Vec::new();
+    for i in 0..n {
+        let r = AuditRecord {
+            time: template.time + i as i64,
+            context: format!("n{i:05}"),
+            request_id: format!("old-{i}"),
+            pid: old_pid,
+            ..template.clone()
+        };
+        let rec = kms::core::audit::encode_record_v1(&r, Some((key.key.id, 1)), None);
+        assert_eq!(rec[0], 1);
+        data.extend(journal_entry_v1(&rec));
+    }
+    data.resize(data.len() + 4096, 0);
+    assert_eq!(parse_entries(&data).0.len(), n);
+    std::fs::write(dir.join(format!("{old_pid}-00000000abcd.j")), &data).unwrap();
+    let (k, o) = s.open_owner();
+    let of_old: Vec<(String, String)> = encrypts(&k, &o)
+        .into_iter()
+        .filter(|r| r.pid == old_pid)
+        .map(|r| (r.context, r.request_id))
+        .collect();
+    let want: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("n{i:05}"), format!("old-{i}")))
+        .collect();
+    assert_eq!(
+        of_old, want,
+        "every record of the old journal, once, in order"
+    );
+    assert!(k.audit_verify(&o, None).unwrap().ok());
+    assert_eq!(
+        k.describe_key(&o, "j").unwrap().versions[0].uses,
+        1 + n as u64,
+        "the use counts the codec-1 records carry are applied"
+    );
+    drop(k);
+    assert!(journals(&dir).is_empty());
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod util;
 
 use std::path::PathBuf;
 
-use kms::core::audit::{decode_record, encode_record, expand_batch, RecordRef};
+use kms::core::audit::{decode_record, encode_record, encode_record_v1, expand_batch, RecordRef};
 use kms::core::backup::verify_backup;
 use kms::core::batchbody;
 use kms::core::ciphertext::Header;
@@ -253,7 +253,7 @@ fn audit_seeds_decode() {
         let use_of = r.key_id.zip(r.key_version);
         let b = encode_record(r, use_of, None);
         journal.extend(fuzz_api::journal_frame(&b));
-        journal_ieee.extend(journal_frame_ieee(&b));
+        journal_ieee.extend(journal_entry_v1(&encode_record_v1(r, use_of, None)));
         seeds.push((format!("record-{i}-{}-{}", r.action, r.outcome.name()), b));
     }
     let granted = encode_record(&records[0], None, Some(3));
@@ -269,7 +269,7 @@ fn audit_seeds_decode() {
     batchbody::encode(&mut batch, &refs);
     let mut batch_v1 = vec![records.len() as u8];
     for r in &records {
-        let b = encode_record(r, None, None);
+        let b = encode_record_v1(r, None, None);
         batch_v1.extend_from_slice(&(b.len() as u32).to_be_bytes());
         batch_v1.extend_from_slice(&b);
     }
@@ -302,27 +302,6 @@ fn audit_seeds_decode() {
             decode_record(&seed).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
-}
-
-/// A usage-journal entry as versions before CRC-32C wrote it (docs/at-rest.md): 0xA5, the
-/// length, the record, its CRC-32 (IEEE), computed here bit by bit from the definition.
-fn journal_frame_ieee(payload: &[u8]) -> Vec<u8> {
-    let mut c = 0xFFFF_FFFFu32;
-    for b in payload {
-        c ^= *b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-    }
-    let mut e = vec![0xA5];
-    e.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    e.extend_from_slice(payload);
-    e.extend_from_slice(&(!c).to_be_bytes());
-    e
 }
 
 /// Encodes templates in the `pkcs11_template` target's input format (see its header).

@@ -821,11 +821,6 @@ pub fn to_json_line(r: &AuditRecord) -> String {
 /// Largest encoded record accepted by the decoder.
 pub const MAX_RECORD: usize = 64 * 1024;
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
 /// A usage record's fields, borrowed: the hot path encodes straight from these without
 /// building an [`AuditRecord`].
 #[derive(Clone, Copy, Debug)]
@@ -884,10 +879,26 @@ impl<'a> RecordRef<'a> {
     }
 }
 
-/// Encodes a usage record (before chaining) with the use counts it implies.
+/// Encodes a usage record (before chaining) with the use counts it implies, in codec 2.
 pub fn encode_record(r: &AuditRecord, use_of: Option<(u64, u32)>, grant: Option<u64>) -> Vec<u8> {
-    let mut o = Vec::with_capacity(160);
+    let mut o = Vec::with_capacity(96);
     encode_into(&mut o, &RecordRef::of(r), use_of, grant);
+    o
+}
+
+/// [`encode_record`] in codec 1: what journals of earlier versions and version-1 batch
+/// bodies hold (kept to write such inputs in tests; the library reads them, never writes).
+pub fn encode_record_v1(
+    r: &AuditRecord,
+    use_of: Option<(u64, u32)>,
+    grant: Option<u64>,
+) -> Vec<u8> {
+    let mut o = Vec::with_capacity(160);
+    Writer {
+        o: &mut o,
+        wide: true,
+    }
+    .record(&RecordRef::of(r), use_of, grant);
     o
 }
 
@@ -898,55 +909,88 @@ pub fn encode_into(
     use_of: Option<(u64, u32)>,
     grant: Option<u64>,
 ) {
-    o.push(1); // codec version
-    o.extend_from_slice(&r.time.to_be_bytes());
-    o.extend_from_slice(&r.keyring.to_be_bytes());
-    put_str(o, r.identity);
-    put_str(o, r.action);
-    match r.key_id {
-        Some(k) => {
-            o.push(1);
-            o.extend_from_slice(&k.to_be_bytes());
-        }
-        None => o.push(0),
+    Writer { o, wide: false }.record(r, use_of, grant);
+}
+
+/// The record codecs' writer: codec 1 (`wide`) stores numbers at fixed width (u64, u32)
+/// and lengths as u32; codec 2 stores them as LEB128 varints. The time is 8 bytes in both,
+/// right after the codec byte, so the merge reads it without decoding.
+struct Writer<'a> {
+    o: &'a mut Vec<u8>,
+    wide: bool,
+}
+
+impl Writer<'_> {
+    fn record(&mut self, r: &RecordRef<'_>, use_of: Option<(u64, u32)>, grant: Option<u64>) {
+        self.o.push(if self.wide { 1 } else { 2 }); // codec version
+        self.o.extend_from_slice(&r.time.to_be_bytes());
+        self.u64(r.keyring);
+        self.str(r.identity);
+        self.str(r.action);
+        self.flagged(r.key_id, |w, k| w.u64(k));
+        self.flagged(r.key_version, |w, v| w.u32(v));
+        self.o.push(match r.outcome {
+            Outcome::Ok => 0,
+            Outcome::Denied => 1,
+            Outcome::Error => 2,
+        });
+        self.str(r.error);
+        self.str(r.context);
+        self.u32(r.pid);
+        self.str(r.request_id);
+        self.str(r.detail);
+        self.flagged(use_of, |w, (k, v)| {
+            w.u64(k);
+            w.u32(v);
+        });
+        self.flagged(grant, |w, g| w.u64(g));
     }
-    match r.key_version {
-        Some(v) => {
-            o.push(1);
-            o.extend_from_slice(&v.to_be_bytes());
+
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.o.push(v as u8 | 0x80);
+            v >>= 7;
         }
-        None => o.push(0),
+        self.o.push(v as u8);
     }
-    o.push(match r.outcome {
-        Outcome::Ok => 0,
-        Outcome::Denied => 1,
-        Outcome::Error => 2,
-    });
-    put_str(o, r.error);
-    put_str(o, r.context);
-    o.extend_from_slice(&r.pid.to_be_bytes());
-    put_str(o, r.request_id);
-    put_str(o, r.detail);
-    match use_of {
-        Some((k, v)) => {
-            o.push(1);
-            o.extend_from_slice(&k.to_be_bytes());
-            o.extend_from_slice(&v.to_be_bytes());
+
+    fn u64(&mut self, v: u64) {
+        if self.wide {
+            self.o.extend_from_slice(&v.to_be_bytes());
+        } else {
+            self.varint(v);
         }
-        None => o.push(0),
     }
-    match grant {
-        Some(g) => {
-            o.push(1);
-            o.extend_from_slice(&g.to_be_bytes());
+
+    fn u32(&mut self, v: u32) {
+        if self.wide {
+            self.o.extend_from_slice(&v.to_be_bytes());
+        } else {
+            self.varint(v.into());
         }
-        None => o.push(0),
+    }
+
+    fn str(&mut self, s: &str) {
+        self.u32(s.len() as u32);
+        self.o.extend_from_slice(s.as_bytes());
+    }
+
+    fn flagged<T>(&mut self, v: Option<T>, f: impl FnOnce(&mut Self, T)) {
+        match v {
+            Some(v) => {
+                self.o.push(1);
+                f(self, v);
+            }
+            None => self.o.push(0),
+        }
     }
 }
 
 struct Reader<'a> {
     b: &'a [u8],
     at: usize,
+    /// Codec 1 (fixed-width numbers) rather than 2 (varints); see [`Writer`].
+    wide: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -960,15 +1004,43 @@ impl<'a> Reader<'a> {
     fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    /// A LEB128 number in its shortest form (codec 2).
+    fn varint(&mut self) -> Result<u64> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.u8()?;
+            if i == 9 && b > 1 {
+                return Err(Error::integrity("audit record number is too large"));
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                if b == 0 && i > 0 {
+                    return Err(Error::integrity(
+                        "audit record number is not in its shortest form",
+                    ));
+                }
+                return Ok(v);
+            }
+        }
+        Err(Error::integrity("audit record number is too large"))
+    }
     fn u32(&mut self) -> Result<u32> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        if self.wide {
+            return Ok(u32::from_be_bytes(self.fixed()?));
+        }
+        u32::try_from(self.varint()?)
+            .map_err(|_| Error::integrity("audit record number is too large"))
     }
     fn u64(&mut self) -> Result<u64> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_be_bytes(a))
+        if self.wide {
+            return Ok(u64::from_be_bytes(self.fixed()?));
+        }
+        self.varint()
     }
     fn str(&mut self) -> Result<&'a str> {
         let n = self.u32()? as usize;
@@ -1004,11 +1076,13 @@ pub fn decode_record_ref(b: &[u8]) -> Result<DecodedRef<'_>> {
     if b.len() > MAX_RECORD {
         return Err(Error::integrity("audit record too long"));
     }
-    let mut r = Reader { b, at: 0 };
-    if r.u8()? != 1 {
-        return Err(Error::integrity("unknown audit record codec"));
-    }
-    let time = r.u64()? as i64;
+    let wide = match b.first() {
+        Some(1) => true,
+        Some(2) => false,
+        _ => return Err(Error::integrity("unknown audit record codec")),
+    };
+    let mut r = Reader { b, at: 1, wide };
+    let time = i64::from_be_bytes(r.fixed()?);
     let keyring = r.u64()?;
     let identity = r.str()?;
     let action = r.str()?;
@@ -1057,7 +1131,7 @@ pub fn decode_record_ref(b: &[u8]) -> Result<DecodedRef<'_>> {
 /// The time field of an encoded usage record (the merge key), without decoding the rest;
 /// `None` if the encoding is too short or of an unknown codec.
 pub fn record_time(b: &[u8]) -> Option<i64> {
-    if b.first() != Some(&1) {
+    if !matches!(b.first(), Some(1 | 2)) {
         return None;
     }
     let t: [u8; 8] = b.get(1..9)?.try_into().ok()?;
@@ -1095,6 +1169,103 @@ mod tests {
         for n in 0..b.len() {
             assert!(decode_record(&b[..n]).is_err());
         }
+    }
+
+    fn extreme() -> AuditRecord {
+        AuditRecord {
+            seq: 0,
+            time: -1,
+            keyring: u64::MAX,
+            identity: "ü".repeat(200),
+            action: "sign".into(),
+            key_id: Some(u64::MAX),
+            key_version: Some(u32::MAX),
+            outcome: Outcome::Error,
+            error: String::new(),
+            context: "a=b".into(),
+            pid: u32::MAX,
+            request_id: "x".repeat(130),
+            detail: "d".into(),
+            prev_hash: vec![],
+            hash: vec![],
+        }
+    }
+
+    #[test]
+    fn both_codecs_read_and_each_is_canonical() {
+        for (r, use_of, grant) in [
+            (extreme(), Some((u64::MAX, u32::MAX)), Some(u64::MAX)),
+            (extreme(), None, Some(0)),
+        ] {
+            for (codec, b) in [
+                (2u8, encode_record(&r, use_of, grant)),
+                (1u8, encode_record_v1(&r, use_of, grant)),
+            ] {
+                assert_eq!(b[0], codec);
+                assert_eq!(record_time(&b), Some(r.time));
+                assert_eq!(decode_record(&b).unwrap(), (r.clone(), use_of, grant));
+                for n in 0..b.len() {
+                    assert!(decode_record(&b[..n]).is_err(), "codec {codec}, {n} bytes");
+                }
+                let mut longer = b.clone();
+                longer.push(0);
+                assert!(decode_record(&longer).is_err());
+            }
+        }
+        // A typical key use: codec 2 is a little over half the size of codec 1.
+        let r = AuditRecord {
+            seq: 0,
+            time: 1_700_000_000_123_456,
+            keyring: 1,
+            identity: "owner".into(),
+            action: "encrypt".into(),
+            key_id: Some(12),
+            key_version: Some(1),
+            outcome: Outcome::Ok,
+            error: String::new(),
+            context: String::new(),
+            pid: 4242,
+            request_id: "4242-1-000123".into(),
+            detail: String::new(),
+            prev_hash: vec![],
+            hash: vec![],
+        };
+        let (v2, v1) = (
+            encode_record(&r, Some((12, 1)), None),
+            encode_record_v1(&r, Some((12, 1)), None),
+        );
+        assert_eq!((v2.len(), v1.len()), (52, 99));
+    }
+
+    #[test]
+    fn codec_2_refuses_numbers_not_in_their_shortest_form_or_too_wide() {
+        let r = AuditRecord {
+            keyring: 5,
+            pid: 300,
+            ..extreme()
+        };
+        let b = encode_record(&r, None, None);
+        // keyring 5 is the byte after the time; the same number with a redundant
+        // continuation byte is refused
+        assert_eq!(b[9], 5);
+        let mut long = b[..9].to_vec();
+        long.extend_from_slice(&[0x85, 0x00]);
+        long.extend_from_slice(&b[10..]);
+        assert!(decode_record(&long).is_err());
+        // a version (32 bits) of 2^32 is refused
+        let r = AuditRecord {
+            key_id: None,
+            key_version: Some(1),
+            ..extreme()
+        };
+        let b = encode_record(&r, None, None);
+        // the action, no key id, a version, 1
+        let at = b.windows(7).position(|w| w == b"sign\x00\x01\x01").unwrap() + 6;
+        let mut wide = b[..at].to_vec();
+        wide.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x10]);
+        wide.extend_from_slice(&b[at + 1..]);
+        let e = decode_record(&wide).unwrap_err();
+        assert!(e.to_string().contains("too large"), "{e}");
     }
 }
 

@@ -240,6 +240,10 @@ fn decode_v1(body: &[u8], want: u64) -> Result<Vec<AuditRecord>> {
             .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize)
             .ok_or_else(|| bad("truncated"))?;
         let e = rest.get(4..4 + n).ok_or_else(|| bad("truncated"))?;
+        // version-1 bodies were written with codec 1 only
+        if e.first() != Some(&1) {
+            return Err(bad("malformed entry"));
+        }
         let (r, use_of, grant) = decode_record_ref(e)?;
         if use_of.is_some() || grant.is_some() || out.len() as u64 >= want {
             return Err(bad("malformed entry"));
@@ -452,7 +456,7 @@ mod tests {
         let recs = sample();
         let mut v1 = Vec::new();
         for r in &recs {
-            let e = crate::core::audit::encode_record(r, None, None);
+            let e = crate::core::audit::encode_record_v1(r, None, None);
             v1.extend_from_slice(&(e.len() as u32).to_be_bytes());
             v1.extend_from_slice(&e);
         }

@@ -9,11 +9,14 @@
 //! one stays locked by its handle until it is chained and removed. A background thread moves journal entries into the
 //! store's hash chain in batches (one transaction per batch, with the per-version use
 //! counts), records how far it got in the same transaction (so nothing is chained twice),
-//! and syncs the journal every window (default 100 ms) to bound what a power loss can take.
+//! and syncs the journal every window (default 100 ms) to bound what a power loss can take
+//! (on a store whose chaining commits are durable, only what the chaining has not caught up
+//! with).
 //! A journal whose process died (its file lock is free) is taken over by the next handle
 //! that looks: at open, before audit reads, and once a second.
 //!
-//! Entry framing: `0xA5 | len (u32) | record (audit::encode_record) | CRC-32 (u32)`; a torn
+//! Entry framing: `0xC5 | len (u32) | record (audit::encode_record) | CRC-32C (u32)` (entries
+//! of earlier versions: `0xA5`, CRC-32, codec-1 records, still read); a torn
 //! tail stops the reader, and so does a zero byte (the unwritten rest of the window). An entry
 //! is copied magic byte last, so one half-copied when its process died reads as unwritten.
 

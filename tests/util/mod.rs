@@ -23,6 +23,28 @@ pub enum Backend {
     Postgres,
 }
 
+/// A usage-journal entry as versions before CRC-32C wrote it (docs/at-rest.md): 0xA5, the
+/// length, the record (`record`: codec 1), its CRC-32 (IEEE 802.3), computed here bit by
+/// bit from the definition.
+pub fn journal_entry_v1(record: &[u8]) -> Vec<u8> {
+    let mut c = 0xFFFF_FFFFu32;
+    for b in record {
+        c ^= *b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    let mut e = vec![0xA5];
+    e.extend_from_slice(&(record.len() as u32).to_be_bytes());
+    e.extend_from_slice(record);
+    e.extend_from_slice(&(!c).to_be_bytes());
+    e
+}
+
 /// The backend of this test run.
 pub fn backend() -> Backend {
     let env = std::env::var("KMS_TEST_BACKEND").unwrap_or_default();
