@@ -12,6 +12,7 @@ use crate::core::model::{
 };
 use crate::core::service::CacheHasher;
 use crate::core::store::Tx;
+use crate::core::varint;
 
 pub use crate::core::journal::AuditWriter;
 
@@ -946,19 +947,11 @@ impl Writer<'_> {
         self.flagged(grant, |w, g| w.u64(g));
     }
 
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.o.push(v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.o.push(v as u8);
-    }
-
     fn u64(&mut self, v: u64) {
         if self.wide {
             self.o.extend_from_slice(&v.to_be_bytes());
         } else {
-            self.varint(v);
+            varint::put(self.o, v);
         }
     }
 
@@ -966,7 +959,7 @@ impl Writer<'_> {
         if self.wide {
             self.o.extend_from_slice(&v.to_be_bytes());
         } else {
-            self.varint(v.into());
+            varint::put(self.o, v.into());
         }
     }
 
@@ -1011,23 +1004,13 @@ impl<'a> Reader<'a> {
     }
     /// A LEB128 number in its shortest form (codec 2).
     fn varint(&mut self) -> Result<u64> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let b = self.u8()?;
-            if i == 9 && b > 1 {
-                return Err(Error::integrity("audit record number is too large"));
-            }
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                if b == 0 && i > 0 {
-                    return Err(Error::integrity(
-                        "audit record number is not in its shortest form",
-                    ));
-                }
-                return Ok(v);
-            }
-        }
-        Err(Error::integrity("audit record number is too large"))
+        varint::get(self.b, &mut self.at).map_err(|e| {
+            Error::integrity(match e {
+                varint::Bad::Truncated => "audit record truncated",
+                varint::Bad::TooLarge => "audit record number is too large",
+                varint::Bad::NotShortest => "audit record number is not in its shortest form",
+            })
+        })
     }
     fn u32(&mut self) -> Result<u32> {
         if self.wide {

@@ -12,6 +12,7 @@
 use crate::core::audit::{decode_record_ref, RecordRef, MAX_RECORD};
 use crate::core::error::{Error, Result};
 use crate::core::model::{AuditRecord, Outcome};
+use crate::core::varint::{self, put as put_varint};
 
 /// First byte of a version-2 body. Version-1 bodies begin with the 4-byte big-endian length
 /// of a record, at most `MAX_RECORD`, so with `0x00`.
@@ -45,14 +46,6 @@ const EMPTY: RecordRef<'static> = RecordRef {
     request_id: "",
     detail: "",
 };
-
-fn put_varint(o: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        o.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    o.push(v as u8);
-}
 
 fn put_bytes(o: &mut Vec<u8>, b: &[u8]) {
     put_varint(o, b.len() as u64);
@@ -167,21 +160,13 @@ impl<'a> Reader<'a> {
 
     /// A LEB128 number in its shortest form.
     fn varint(&mut self) -> Result<u64> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let b = self.byte()?;
-            if i == 9 && b > 1 {
-                return Err(bad("number too large"));
-            }
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                if b == 0 && i > 0 {
-                    return Err(bad("number not in its shortest form"));
-                }
-                return Ok(v);
-            }
-        }
-        Err(bad("number too large"))
+        varint::get(self.b, &mut self.at).map_err(|e| {
+            bad(match e {
+                varint::Bad::Truncated => "truncated",
+                varint::Bad::TooLarge => "number too large",
+                varint::Bad::NotShortest => "number not in its shortest form",
+            })
+        })
     }
 
     fn bytes(&mut self) -> Result<&'a [u8]> {

@@ -25,6 +25,7 @@ pub mod service;
 pub mod store;
 pub mod stream;
 pub mod types;
+mod varint;
 
 pub use admin::GrantRequest;
 pub use backup::{BackupSecret, BackupSummary};
