@@ -585,3 +585,104 @@ fn a_closed_handle_has_chained_its_records_when_its_last_user_lets_go() {
         );
     }
 }
+
+/// Encrypts under key "w" every 5 ms for `d`; returns how many.
+fn encrypt_for(k: &Kms, o: &Caller, d: std::time::Duration) -> usize {
+    let t0 = std::time::Instant::now();
+    let mut n = 0;
+    while t0.elapsed() < d {
+        k.encrypt(o, "w", b"x", &Context::new()).unwrap();
+        n += 1;
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    n
+}
+
+#[test]
+fn the_journal_is_synced_every_window_even_while_the_chaining_waits_for_the_store() {
+    // Another connection holds the store's write lock for a second. The chaining cannot
+    // commit meanwhile (it waits in SQLite's busy handler), so the records journaled in that
+    // second are only in the journal. The power-loss bound must hold all the same: the
+    // journal is synced every audit window (100 ms here) by a thread of its own.
+    let s = TestStore::new();
+    let (k, o) = s.open_owner();
+    k.create_key(&o, &aes("w")).unwrap();
+    k.flush().unwrap();
+    let before = k.audit_journal_syncs();
+    let c = rusqlite::Connection::open(&s.path).unwrap();
+    c.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let n = encrypt_for(&k, &o, std::time::Duration::from_secs(1));
+    let during = k.audit_journal_syncs() - before;
+    c.execute_batch("ROLLBACK").unwrap();
+    // about 10 windows passed; a loaded machine may delay the thread, never stop it
+    assert!(
+        during >= 4,
+        "the journal was synced {during} times in a second of records no chaining could take"
+    );
+    k.flush().unwrap();
+    assert_eq!(encrypts(&k, &o).len(), n);
+    assert!(k.audit_verify(&o, None).unwrap().ok());
+}
+
+#[test]
+fn a_chaining_that_keeps_up_never_syncs_the_journal_on_sqlite() {
+    // SQLite commits each chaining pass durably (synchronous=FULL), so records already
+    // chained need no journal sync: a pass that catches up moves the next sync a window on.
+    // With records every 5 ms, chained every 20 ms, and a window of 2 s, only a chaining
+    // stalled for 2 s would let a sync fall due.
+    let s = TestStore::new();
+    let mut cfg = s.config();
+    cfg.audit.durability = kms::core::audit::Durability::Batched {
+        window: std::time::Duration::from_secs(2),
+    };
+    let k = Kms::open(cfg).unwrap();
+    let o = k.owner().unwrap();
+    k.create_key(&o, &aes("w")).unwrap();
+    let n = encrypt_for(&k, &o, std::time::Duration::from_secs(5));
+    assert_eq!(k.audit_journal_syncs(), 0, "{n} records");
+    k.flush().unwrap();
+    assert_eq!(encrypts(&k, &o).len(), n);
+}
+
+#[test]
+fn a_killed_process_loses_nothing_it_wrote_to_stretches_it_had_unmapped() {
+    // A writer unmaps the stretches of its journal window it has filled (so that syncing
+    // them needs no TLB flush per page). What it copied there must stay in the file all the
+    // same: a child writes well over a megabyte into one window and is killed; its journal
+    // holds every record from the first byte, and the next handle chains them all once.
+    let s = TestStore::new();
+    let dir = s.config().journal_dir;
+    {
+        let (k, o) = s.open_owner();
+        k.create_key(&o, &aes("j")).unwrap();
+    }
+    let n = 20_000;
+    let pid = run_and_kill(&s, n, None);
+    let mine: Vec<PathBuf> = journals(&dir)
+        .into_iter()
+        .filter(|p| {
+            let f = p.file_name().unwrap().to_string_lossy().to_string();
+            f.starts_with(&format!("{pid}-"))
+        })
+        .collect();
+    assert_eq!(mine.len(), 1, "one journal file: {mine:?}");
+    let data = std::fs::read(&mine[0]).unwrap();
+    let (entries, used) = parse_entries(&data);
+    let in_file = entries
+        .iter()
+        .filter(|e| kms::core::audit::decode_record(e).unwrap().0.action == "encrypt")
+        .count();
+    assert_eq!(in_file, n, "every record in the file");
+    assert!(
+        used > 1024 * 1024,
+        "{used} bytes: several stretches unmapped"
+    );
+    let (k, o) = s.open_owner();
+    let of_child: Vec<String> = encrypts(&k, &o)
+        .iter()
+        .filter(|r| r.pid == pid)
+        .map(|r| r.context.clone())
+        .collect();
+    let want: Vec<String> = (0..n).map(|i| format!("n{i:05}")).collect();
+    assert_eq!(of_child, want, "every record of the child, once, in order");
+}

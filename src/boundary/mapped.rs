@@ -42,6 +42,9 @@ pub(crate) struct MappedWindow {
     /// [`process_id`] when the mapping was made: if it changed, this value was inherited by
     /// a forked child and the mapping is not this process's.
     forks: u64,
+    /// Length of the prefix unmapped by [`MappedWindow::release_before`] (a multiple of the
+    /// page size, at most `len`): only `[released, len)` is still mapped.
+    released: usize,
 }
 
 // SAFETY: the window owns its mapping (see the module's SAFETY story); a mapping has no
@@ -110,7 +113,12 @@ impl MappedWindow {
             // child gets a copy it never uses (writes check the fork count first).
             let _ = unsafe { libc::madvise(p, len, libc::MADV_DONTFORK) };
         }
-        Ok(MappedWindow { ptr, len, forks })
+        Ok(MappedWindow {
+            ptr,
+            len,
+            forks,
+            released: 0,
+        })
     }
 
     /// Length of the window in bytes.
@@ -134,6 +142,12 @@ impl MappedWindow {
                 "mapping inherited from the parent process",
             ));
         }
+        if offset < self.released && !data.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "before the released part of the window",
+            ));
+        }
         let end = offset
             .checked_add(data.len())
             .filter(|e| *e <= self.len)
@@ -142,8 +156,9 @@ impl MappedWindow {
             return Ok(());
         };
         debug_assert!(end <= self.len);
-        // SAFETY: offset + data.len() <= self.len (checked above), so [offset, end) lies
-        // inside the live mapping this value owns, which is writable and backed by the file;
+        // SAFETY: released <= offset and offset + data.len() <= self.len (checked above), so
+        // [offset, end) lies inside the part of the mapping this value owns that is still
+        // mapped, which is writable and backed by the file;
         // `data` is ordinary Rust memory, never inside the mapping (no reference into the
         // mapping exists), so the regions do not overlap.
         // The first byte is stored with release ordering, so neither the compiler nor the
@@ -170,8 +185,8 @@ impl MappedWindow {
             if self.is_inherited() {
                 return;
             }
-            let page = 4096;
-            let start = offset / page * page;
+            let page = page_size();
+            let start = (offset / page * page).max(self.released);
             let end = offset.saturating_add(len).min(self.len);
             if start >= end {
                 return;
@@ -192,15 +207,64 @@ impl MappedWindow {
     }
 }
 
-impl Drop for MappedWindow {
-    fn drop(&mut self) {
+impl MappedWindow {
+    /// Unmaps the whole pages below `offset`, a part of the window the caller is done
+    /// writing; writes there are refused afterwards. The bytes stay in the file's page
+    /// cache (dirty pages are written back as any). What this saves: while a page is
+    /// mapped, writing it back (the journal's `fdatasync`) write-protects it in the mapping
+    /// first, which interrupts every core running the process to flush its TLB, once per
+    /// page; unmapping a stretch flushes once for all of its pages, and a page no longer
+    /// mapped is written back with no flush at all. Does nothing for an inherited window or
+    /// when the system call fails (the pages then stay mapped, and writable).
+    pub(crate) fn release_before(&mut self, offset: usize) {
         if self.is_inherited() {
-            // Not mapped in this (child) process: the range may hold someone else's mapping.
             return;
         }
-        // SAFETY: the mapping was created by `map` for this value and is unmapped only here;
-        // no reference into it exists.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        let page = page_size();
+        let end = (offset.min(self.len) / page) * page;
+        if end <= self.released {
+            return;
+        }
+        // SAFETY: [released, end) is a page-aligned part of the mapping this value owns
+        // that is still mapped (released <= end <= len, both multiples of the page size,
+        // from a page-aligned start); no reference into the mapping exists, and every later
+        // access (writes, prefaults, the final unmap) starts at `released`, set to `end`
+        // only once the call succeeded.
+        let rc = unsafe {
+            libc::munmap(
+                self.ptr.as_ptr().add(self.released).cast(),
+                end - self.released,
+            )
+        };
+        if rc == 0 {
+            self.released = end;
+        }
+    }
+}
+
+/// The system's page size (mappings are made and unmapped in whole pages).
+fn page_size() -> usize {
+    // SAFETY: sysconf reads a configuration value; no memory is passed.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|n| *n > 0).unwrap_or(4096)
+}
+
+impl Drop for MappedWindow {
+    fn drop(&mut self) {
+        if self.is_inherited() || self.released >= self.len {
+            // Not mapped in this (child) process: the range may hold someone else's mapping;
+            // or released whole already.
+            return;
+        }
+        // SAFETY: the mapping was created by `map` for this value; [released, len) is the
+        // part still mapped (the prefix was unmapped by `release_before`), unmapped only
+        // here; no reference into it exists.
+        unsafe {
+            libc::munmap(
+                self.ptr.as_ptr().add(self.released).cast(),
+                self.len - self.released,
+            )
+        };
     }
 }
 
@@ -245,6 +309,52 @@ mod tests {
         let w = MappedWindow::map(&f, 4096).unwrap();
         assert_eq!(w.len(), 4096);
         assert_eq!(f.metadata().unwrap().len(), 8192);
+    }
+
+    /// The address range of the mapping of `path` in /proc/self/maps, if any.
+    fn mapped_range(path: &std::path::Path) -> Option<(usize, usize)> {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let line = maps.lines().find(|l| l.ends_with(path.to_str().unwrap()))?;
+        let (a, b) = line.split_whitespace().next()?.split_once('-')?;
+        Some((
+            usize::from_str_radix(a, 16).ok()?,
+            usize::from_str_radix(b, 16).ok()?,
+        ))
+    }
+
+    #[test]
+    fn a_released_prefix_is_unmapped_keeps_its_bytes_and_refuses_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w");
+        let f = fresh_file(&path);
+        let page = page_size();
+        let mut w = MappedWindow::map(&f, 4 * page).unwrap();
+        w.write_at(10, b"early").unwrap();
+        w.write_at(page + 5, b"second").unwrap();
+        let (start, end) = mapped_range(&path).unwrap();
+        assert_eq!(end - start, 4 * page);
+        // rounded down to whole pages: the first page only
+        w.release_before(page + 100);
+        assert_eq!(mapped_range(&path), Some((start + page, end)));
+        assert!(w.write_at(10, b"x").is_err());
+        assert!(w.write_at(page - 1, b"xy").is_err());
+        w.write_at(page, b"P").unwrap();
+        // below what is released already, or an empty write there: nothing happens
+        w.release_before(page / 2);
+        w.write_at(0, b"").unwrap();
+        w.prefault(0, 4 * page);
+        assert_eq!(mapped_range(&path), Some((start + page, end)));
+        w.write_at(3 * page, b"late").unwrap();
+        w.release_before(usize::MAX);
+        assert_eq!(mapped_range(&path), None);
+        assert!(w.write_at(3 * page + 10, b"x").is_err());
+        drop(w);
+        let mut all = Vec::new();
+        File::open(&path).unwrap().read_to_end(&mut all).unwrap();
+        assert_eq!(&all[10..15], b"early");
+        assert_eq!(&all[page..page + 1], b"P");
+        assert_eq!(&all[page + 5..page + 11], b"second");
+        assert_eq!(&all[3 * page..3 * page + 4], b"late");
     }
 
     #[test]

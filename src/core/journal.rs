@@ -72,8 +72,16 @@ pub fn parse_entries(buf: &[u8]) -> (Vec<&[u8]>, usize) {
 /// [`parse_entries`], stopping after `max` entries.
 pub fn parse_entries_max(buf: &[u8], max: usize) -> (Vec<&[u8]>, usize) {
     let mut out = Vec::new();
+    let at = scan_entries(buf, max, |payload, _| out.push(payload));
+    (out, at)
+}
+
+/// The scan of [`parse_entries_max`]: calls `each` with every whole, valid entry's payload
+/// and the offset after the entry, at most `max` times; returns the offset after the last.
+fn scan_entries<'a>(buf: &'a [u8], max: usize, mut each: impl FnMut(&'a [u8], usize)) -> usize {
     let mut at = 0usize;
-    while buf.len() - at >= 9 && out.len() < max {
+    let mut n = 0usize;
+    while buf.len() - at >= 9 && n < max {
         let check: fn(&[u8]) -> u32 = match buf[at] {
             ENTRY_MAGIC => crc::crc32c,
             ENTRY_MAGIC_IEEE => crc::crc32_ieee,
@@ -89,10 +97,21 @@ pub fn parse_entries_max(buf: &[u8], max: usize) -> (Vec<&[u8]>, usize) {
         if u32::from_be_bytes([c[0], c[1], c[2], c[3]]) != check(payload) {
             break;
         }
-        out.push(payload);
         at += 9 + len;
+        n += 1;
+        each(payload, at);
     }
-    (out, at)
+    at
+}
+
+/// An empty vector of `U` that keeps `v`'s allocation when `T` and `U` have one layout:
+/// a chaining pass's buffers of borrowed entries are reused by the next pass, whose borrows
+/// are others (collecting a vector's own iterator reuses its allocation; were it not to,
+/// this would only allocate anew). Large buffers allocated and freed every pass would be
+/// page-faulted in every pass.
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
 }
 
 struct Current {
@@ -199,10 +218,13 @@ type Entry<'a> = (i64, (&'a [u8], usize));
 /// Merges per-file runs (each in file order, entries as (time, ...)) by time, keeping each
 /// file's order (ties go to the lower file index); takes at most `max` entries. Returns
 /// (file, index in its run) in chain order and how many entries of each run were taken.
-fn merge_by_time<T>(runs: &[Vec<(i64, T)>], max: usize) -> (Vec<(usize, usize)>, Vec<usize>) {
+fn merge_by_time<T>(
+    runs: &[Vec<(i64, T)>],
+    max: usize,
+    out: &mut Vec<(usize, usize)>,
+) -> Vec<usize> {
     let mut taken = vec![0usize; runs.len()];
-    let total: usize = runs.iter().map(Vec::len).sum();
-    let mut out = Vec::with_capacity(total.min(max));
+    out.clear();
     while out.len() < max {
         let mut best: Option<(i64, usize)> = None;
         for (i, run) in runs.iter().enumerate() {
@@ -216,7 +238,7 @@ fn merge_by_time<T>(runs: &[Vec<(i64, T)>], max: usize) -> (Vec<(usize, usize)>,
         out.push((i, taken[i]));
         taken[i] += 1;
     }
-    (out, taken)
+    taken
 }
 
 /// The audit writer of one store handle: the journal files and their ingestion into the
@@ -240,6 +262,12 @@ pub struct AuditWriter {
     /// [`AuditWriter::sync_if_due`] last synced, or a chaining pass that caught up began
     /// (see [`AuditWriter::chained_before`]).
     last_sync: Mutex<std::time::Instant>,
+    /// How many times the journal was synced (a gauge: see [`AuditWriter::syncs`]).
+    syncs: AtomicU64,
+    /// [`mapped::process_id`] of the process whose thread keeps the sync window (see
+    /// [`AuditWriter::run_syncer`]); 0 before it starts. A forked child inherits the value
+    /// but not the thread.
+    syncer: AtomicU64,
     /// Set by [`AuditWriter::close`].
     closed: AtomicBool,
 }
@@ -258,11 +286,15 @@ pub const BACKLOG_LIMIT: u64 = 64 * 1024 * 1024;
 /// using its parent's handle has no background thread).
 const BACKLOG_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// What an ingestion pass reuses: one read buffer per journal file, the hashing buffers.
+/// What an ingestion pass reuses: one read buffer per journal file, the hashing buffers,
+/// and (empty between passes) the buffers of entries, merge order and decoded records.
 #[derive(Default)]
 struct Scratch {
     bufs: Vec<Vec<u8>>,
     chain: audit::ChainScratch,
+    runs: Vec<Vec<Entry<'static>>>,
+    order: Vec<(usize, usize)>,
+    recs: Vec<audit::RecordRef<'static>>,
 }
 
 /// One journal file to chain in an ingestion pass: path, name, and how far it may be read
@@ -336,6 +368,8 @@ impl AuditWriter {
             written_total: AtomicU64::new(0),
             chained_total: AtomicU64::new(0),
             last_sync: Mutex::new(std::time::Instant::now()),
+            syncs: AtomicU64::new(0),
+            syncer: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         }
     }
@@ -483,9 +517,12 @@ impl AuditWriter {
             let map = map.as_mut().ok_or_else(|| Error::internal("journal"))?;
             let at = usize::try_from(*written).map_err(Self::unavailable)?;
             // Entering a new stretch of the window: fault it in with one system call
-            // rather than one page fault per page.
+            // rather than one page fault per page, and unmap the stretches before this
+            // record's, which are written: the journal's sync then writes their pages back
+            // without write-protecting them one by one (see `MappedWindow::release_before`).
             if at / PREFAULT != (at + buf.len()) / PREFAULT {
                 map.prefault((at + buf.len()) / PREFAULT * PREFAULT, PREFAULT);
+                map.release_before(at / PREFAULT * PREFAULT);
             }
             map.write_at(at, buf).map_err(Self::unavailable)?;
             if self.config.durability == Durability::Strict {
@@ -536,6 +573,48 @@ impl AuditWriter {
         self.sync_journal()
     }
 
+    /// How long until [`AuditWriter::sync_if_due`] next has something to do (zero when it
+    /// is due now); `None` in strict mode, where every record is synced as it is written.
+    pub fn next_sync_in(&self) -> Option<std::time::Duration> {
+        let Durability::Batched { window } = self.config.durability else {
+            return None;
+        };
+        let last = *self.last_sync.lock().unwrap_or_else(|p| p.into_inner());
+        Some(window.saturating_sub(last.elapsed()))
+    }
+
+    /// The sync thread's loop: syncs the journal each time the audit window falls due,
+    /// until the handle is closed or dropped (`audit` is the thread's weak reference).
+    /// It runs at normal priority and does nothing else, so the power-loss bound holds
+    /// however starved the chaining thread is (it yields the CPU to busy callers) or however
+    /// long a chaining pass waits for the store (another process's write lock, a slow disk).
+    pub fn run_syncer(audit: std::sync::Weak<AuditWriter>) {
+        const LEAST: std::time::Duration = std::time::Duration::from_millis(1);
+        const MOST: std::time::Duration = std::time::Duration::from_millis(100);
+        loop {
+            let wait = {
+                let Some(a) = audit.upgrade() else { return };
+                if a.is_closed() {
+                    return;
+                }
+                a.syncer.store(mapped::process_id(), Ordering::Relaxed);
+                let _ = a.sync_if_due();
+                match a.next_sync_in() {
+                    Some(d) => d.clamp(LEAST, MOST),
+                    None => return, // strict: nothing to keep
+                }
+            };
+            // Woken at least every MOST to notice a closed handle.
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// How many times this handle synced its journal files so far: a gauge of what the
+    /// power-loss bound costs (each sync writes the journal's new pages to disk).
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
+    }
+
     /// Every record journaled before `cut` is chained. Where the store's chaining commits
     /// are durable as they commit, those records are on disk already: the journal's next
     /// sync falls due a window after `cut`, not after the last sync. A chaining that keeps
@@ -573,6 +652,7 @@ impl AuditWriter {
             for f in files {
                 f.sync_data()?;
             }
+            self.syncs.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -615,8 +695,12 @@ impl AuditWriter {
             if !pending || enough() {
                 break;
             }
-            // A long pass (a backlog) must not hold back the journal's sync.
-            self.sync_if_due()?;
+            // A long pass (a backlog) must not hold back the journal's sync: the sync
+            // thread keeps the window whatever the chaining does; without one (a forked
+            // child), the chaining keeps it between its passes.
+            if self.syncer.load(Ordering::Relaxed) != mapped::process_id() {
+                self.sync_if_due()?;
+            }
             let next = self.ingest_files(sources)?;
             if next == done {
                 break; // a torn tail: the rest is not whole yet
@@ -767,7 +851,13 @@ impl AuditWriter {
             .scratch
             .lock()
             .map_err(|_| Error::internal("ingest scratch lock"))?;
-        let Scratch { bufs, chain } = &mut *guard;
+        let Scratch {
+            bufs,
+            chain,
+            runs: kept_runs,
+            order,
+            recs: kept_recs,
+        } = &mut *guard;
         if bufs.len() < sources.len() {
             bufs.resize_with(sources.len(), Vec::new);
         }
@@ -788,26 +878,25 @@ impl AuditWriter {
             buf.reserve(want as usize);
             (&mut f).take(want).read_to_end(buf)?;
         }
-        // Each file's whole entries: (time, payload, offset after the entry).
-        let mut runs: Vec<Vec<Entry<'_>>> = Vec::with_capacity(sources.len());
-        for buf in bufs.iter().take(sources.len()) {
-            let (entries, _) = parse_entries_max(buf, MAX_BATCH);
-            let mut end = 0usize;
-            let mut run = Vec::with_capacity(entries.len());
-            for e in entries {
-                end += e.len() + 9;
-                let t = match audit::record_time(e) {
-                    Some(t) => t,
-                    None => return Err(Error::integrity("audit record truncated")),
-                };
-                run.push((t, (e, end)));
+        // Each file's whole entries: (time, payload, offset after the entry), in the
+        // previous pass's buffers.
+        let mut runs: Vec<Vec<Entry<'_>>> = kept_runs.drain(..).map(recycle).collect();
+        runs.resize_with(sources.len(), Vec::new);
+        for (buf, run) in bufs.iter().zip(runs.iter_mut()) {
+            let mut truncated = false;
+            scan_entries(buf, MAX_BATCH, |e, end| match audit::record_time(e) {
+                Some(t) => run.push((t, (e, end))),
+                None => truncated = true,
+            });
+            if truncated {
+                return Err(Error::integrity("audit record truncated"));
             }
-            runs.push(run);
         }
         // Entries of one file keep their order (a thread's records are in one file, in the
         // order it made them); files are merged by time.
-        let (order, taken) = merge_by_time(&runs, MAX_BATCH);
+        let taken = merge_by_time(&runs, MAX_BATCH, order);
         if order.is_empty() {
+            *kept_runs = runs.into_iter().map(recycle).collect();
             return Ok(from);
         }
         let mut to = from.clone();
@@ -818,8 +907,8 @@ impl AuditWriter {
         }
         let mut uses: HashMap<(u64, u32), u64> = HashMap::new();
         let mut grants: HashMap<u64, u64> = HashMap::new();
-        let mut recs = Vec::with_capacity(order.len());
-        for (i, j) in order {
+        let mut recs: Vec<audit::RecordRef<'_>> = recycle(std::mem::take(kept_recs));
+        for &(i, j) in order.iter() {
             let (r, u, g) = audit::decode_record_ref(runs[i][j].1 .0)?;
             if let Some(k) = u {
                 *uses.entry(k).or_insert(0) += 1;
@@ -851,6 +940,8 @@ impl AuditWriter {
             }
             Ok(true)
         })?;
+        *kept_recs = recycle(recs);
+        *kept_runs = runs.into_iter().map(recycle).collect();
         if !applied {
             return Ok(from);
         }
@@ -1052,6 +1143,17 @@ mod tests {
     }
 
     #[test]
+    fn recycled_buffers_keep_their_allocation() {
+        let owned = String::from("borrowed");
+        let mut v: Vec<(i64, (&[u8], usize))> = Vec::with_capacity(1000);
+        v.push((1, (owned.as_bytes(), 9)));
+        let cap = v.capacity();
+        let w: Vec<Entry<'static>> = recycle(v);
+        assert!(w.is_empty());
+        assert_eq!(w.capacity(), cap);
+    }
+
+    #[test]
     fn merge_keeps_file_order_and_caps() {
         // File 0 has an out-of-order time (a thread's records keep their order anyway).
         let runs: Vec<Vec<(i64, char)>> = vec![
@@ -1059,14 +1161,16 @@ mod tests {
             vec![(2, 'x'), (5, 'y')],
             vec![],
         ];
-        let (order, taken) = merge_by_time(&runs, usize::MAX);
+        let mut order = Vec::new();
+        let taken = merge_by_time(&runs, usize::MAX, &mut order);
         let got: Vec<char> = order.iter().map(|(i, j)| runs[*i][*j].1).collect();
         assert_eq!(got, vec!['a', 'x', 'b', 'c', 'y']);
         assert_eq!(taken, vec![3, 2, 0]);
-        let (order, taken) = merge_by_time(&runs, 3);
+        let taken = merge_by_time(&runs, 3, &mut order);
         assert_eq!(order, vec![(0, 0), (1, 0), (0, 1)]);
         assert_eq!(taken, vec![2, 1, 0]);
-        assert!(merge_by_time::<u8>(&[], 10).0.is_empty());
+        merge_by_time::<u8>(&[], 10, &mut order);
+        assert!(order.is_empty());
     }
 
     #[test]

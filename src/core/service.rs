@@ -438,10 +438,17 @@ impl Kms {
         self.authenticate(DEFAULT_KEYRING, name, secret.as_bytes())
     }
 
-    /// The background thread that chains journaled usage records (every 20 ms), syncs the
-    /// journal (every audit window, by the clock: also between the batches of a long
-    /// chaining pass) and takes over dead processes' journals (every second).
+    /// The background threads: one chains journaled usage records (every 20 ms, at the
+    /// configured lower priority) and takes over dead processes' journals (every second);
+    /// one syncs the journal every audit window, by the clock, at normal priority
+    /// ([`AuditWriter::run_syncer`]).
     fn start_flusher(&self) {
+        let weak: Weak<AuditWriter> = Arc::downgrade(&self.inner.audit);
+        if self.inner.audit.next_sync_in().is_some() {
+            let _ = std::thread::Builder::new()
+                .name("kms-sync".into())
+                .spawn(move || AuditWriter::run_syncer(weak));
+        }
         let weak: Weak<AuditWriter> = Arc::downgrade(&self.inner.audit);
         let tick = Duration::from_millis(20);
         let nice = self.inner.cfg.audit.background_nice;
@@ -458,9 +465,7 @@ impl Kms {
                     if audit.is_closed() {
                         break;
                     }
-                    let _ = audit.sync_if_due();
                     let _ = audit.ingest_own();
-                    let _ = audit.sync_if_due();
                     if last_orphans.elapsed() >= Duration::from_secs(1) {
                         last_orphans = std::time::Instant::now();
                         let _ = audit.ingest_orphans();
@@ -490,6 +495,12 @@ impl Kms {
     /// [`crate::core::journal::BACKLOG_LIMIT`]); a gauge for monitoring.
     pub fn audit_backlog(&self) -> u64 {
         self.inner.audit.backlog()
+    }
+
+    /// How many times this handle synced its usage journal (every audit window while
+    /// records wait to be chained); a gauge for monitoring.
+    pub fn audit_journal_syncs(&self) -> u64 {
+        self.inner.audit.syncs()
     }
 
     // ---------------------------------------------------------------- identities
