@@ -104,6 +104,42 @@ fn scan_entries<'a>(buf: &'a [u8], max: usize, mut each: impl FnMut(&'a [u8], us
     at
 }
 
+/// Counts of equal values (the key versions, the grants a chaining pass's records used):
+/// runs of one value, the usual case, are counted without a hash lookup per record.
+struct Tally<K> {
+    run: Option<(K, u64)>,
+    counts: HashMap<K, u64>,
+}
+
+impl<K> Default for Tally<K> {
+    fn default() -> Self {
+        Tally {
+            run: None,
+            counts: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Copy> Tally<K> {
+    fn add(&mut self, k: K) {
+        match &mut self.run {
+            Some((r, n)) if *r == k => *n += 1,
+            run => {
+                if let Some((r, n)) = run.replace((k, 1)) {
+                    *self.counts.entry(r).or_insert(0) += n;
+                }
+            }
+        }
+    }
+
+    fn done(mut self) -> HashMap<K, u64> {
+        if let Some((r, n)) = self.run.take() {
+            *self.counts.entry(r).or_insert(0) += n;
+        }
+        self.counts
+    }
+}
+
 /// An empty vector of `U` that keeps `v`'s allocation when `T` and `U` have one layout:
 /// a chaining pass's buffers of borrowed entries are reused by the next pass, whose borrows
 /// are others (collecting a vector's own iterator reuses its allocation; were it not to,
@@ -905,19 +941,20 @@ impl AuditWriter {
                 to[i] = from[i] + runs[i][n - 1].1 .1 as u64;
             }
         }
-        let mut uses: HashMap<(u64, u32), u64> = HashMap::new();
-        let mut grants: HashMap<u64, u64> = HashMap::new();
+        let mut uses = Tally::default();
+        let mut grants = Tally::default();
         let mut recs: Vec<audit::RecordRef<'_>> = recycle(std::mem::take(kept_recs));
         for &(i, j) in order.iter() {
             let (r, u, g) = audit::decode_record_ref(runs[i][j].1 .0)?;
             if let Some(k) = u {
-                *uses.entry(k).or_insert(0) += 1;
+                uses.add(k);
             }
             if let Some(g) = g {
-                *grants.entry(g).or_insert(0) += 1;
+                grants.add(g);
             }
             recs.push(r);
         }
+        let (uses, grants) = (uses.done(), grants.done());
         let sid = &self.store_id;
         let applied = store::write_quiet(self.store.as_ref(), |tx| {
             // Re-check inside the transaction: another handle may have taken a file over.
@@ -1140,6 +1177,18 @@ mod tests {
         let mut swapped = frame_ieee(b"old");
         swapped[0] = ENTRY_MAGIC;
         assert_eq!(parse_entries(&swapped).1, 0);
+    }
+
+    #[test]
+    fn tally_counts_runs_and_scattered_values() {
+        let mut t = Tally::default();
+        for k in [1, 1, 2, 1, 3, 3, 3, 2] {
+            t.add(k);
+        }
+        let mut got: Vec<(i32, u64)> = t.done().into_iter().collect();
+        got.sort();
+        assert_eq!(got, vec![(1, 3), (2, 2), (3, 3)]);
+        assert!(Tally::<u8>::default().done().is_empty());
     }
 
     #[test]
