@@ -314,8 +314,8 @@ impl SqliteStore {
         if hdr == Some(w.shm_header) {
             return Ok(false);
         }
-        // Something committed (or the index could not be read): ask SQLite.
-        let _pass = self.gate.enter();
+        // Something committed (or the index could not be read): ask SQLite (the caller
+        // holds a pass through the fork gate).
         if let Some(h) = hdr {
             w.shm_header = h;
         } else {
@@ -437,6 +437,10 @@ impl Store for SqliteStore {
                 }
             }
         }
+        // Through the fork gate before the watch lock, never the other way round: a thread
+        // holding the lock while it waited at a paused gate would be copied into a forked
+        // child with the lock held, and the child's first slow check would wait forever.
+        let _pass = self.gate.enter();
         let mut w = self
             .watch
             .lock()
