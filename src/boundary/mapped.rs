@@ -6,9 +6,11 @@
 //! `read(2)` of the file sees it at once, and `fdatasync` on any descriptor of the file
 //! writes it to disk.
 //!
-//! SAFETY story. A `MappedWindow` owns one mapping of `len` bytes created by [`map`]; nothing
-//! else in the crate knows its address, and no slice into it is ever handed out, so the only
-//! accesses are the bounds-checked copies of [`MappedWindow::write_at`] through `&mut self`.
+//! SAFETY story. A `MappedWindow` owns one mapping of `len` bytes created by [`map`], of which
+//! [`MappedWindow::release_before`] may unmap a page-aligned prefix (kept in `released`;
+//! writes, prefaults and the final unmap start there); nothing else in the crate knows its
+//! address, and no slice into it is ever handed out, so the only accesses are the
+//! bounds-checked copies of [`MappedWindow::write_at`] through `&mut self`.
 //! The file is extended to at least `len` bytes before it is mapped, so every page of the
 //! window is backed by the file (an access past the end of a file raises SIGBUS); libkms never
 //! shrinks a mapped file. A process with write access to the folder could truncate it, which
