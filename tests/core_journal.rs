@@ -41,6 +41,28 @@ fn journals(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The journal files process `pid` left in `dir`.
+fn journals_of(dir: &Path, pid: u32) -> Vec<PathBuf> {
+    journals(dir)
+        .into_iter()
+        .filter(|p| {
+            let f = p.file_name().unwrap().to_string_lossy().to_string();
+            f.starts_with(&format!("{pid}-"))
+        })
+        .collect()
+}
+
+/// The encryption contexts of process `pid`'s chained records, in trail order, and what
+/// [`journal_child`] made (`n` records, each context naming its number).
+fn of_child(recs: &[AuditRecord], pid: u32, n: usize) -> (Vec<String>, Vec<String>) {
+    let got = recs
+        .iter()
+        .filter(|r| r.pid == pid)
+        .map(|r| r.context.clone())
+        .collect();
+    (got, (0..n).map(|i| format!("n{i:05}")).collect())
+}
+
 /// Child body: encrypts `KMS_TEST_N` times under key "j" (each record's context names its
 /// number), then kills itself with SIGKILL at once (its background thread has most likely not
 /// chained the last records yet).
@@ -120,13 +142,7 @@ fn a_killed_process_journal_with_zero_padding_or_a_torn_record_is_taken_over_who
         let pid = run_and_kill(&s, n, None);
         total += n;
         // The child's journal: pre-sized, its records, then zeros.
-        let mine: Vec<PathBuf> = journals(&dir)
-            .into_iter()
-            .filter(|p| {
-                let f = p.file_name().unwrap().to_string_lossy().to_string();
-                f.starts_with(&format!("{pid}-"))
-            })
-            .collect();
+        let mine = journals_of(&dir, pid);
         assert!(!mine.is_empty(), "{what}: the killed child's journal");
         let mut seen = 0;
         for p in &mine {
@@ -165,14 +181,9 @@ fn a_killed_process_journal_with_zero_padding_or_a_torn_record_is_taken_over_who
         // A fresh handle takes the dead child's journal over at open.
         let (k, o) = s.open_owner();
         let recs = encrypts(&k, &o);
-        let of_child: Vec<String> = recs
-            .iter()
-            .filter(|r| r.pid == pid)
-            .map(|r| r.context.clone())
-            .collect();
-        let want: Vec<String> = (0..n).map(|i| format!("n{i:05}")).collect();
+        let (got, want) = of_child(&recs, pid, n);
         assert_eq!(
-            of_child, want,
+            got, want,
             "{what}: every record of the child, once, in order"
         );
         assert_eq!(recs.len(), total, "{what}: no record lost or chained twice");
@@ -325,23 +336,12 @@ fn a_killed_process_with_many_full_journal_files_loses_nothing() {
     }
     let n = 3000;
     let pid = run_and_kill(&s, n, Some(1));
-    let files = journals(&dir)
-        .iter()
-        .filter(|p| {
-            let f = p.file_name().unwrap().to_string_lossy().to_string();
-            f.starts_with(&format!("{pid}-"))
-        })
-        .count();
+    let files = journals_of(&dir, pid).len();
     eprintln!("the killed child left {files} journal files");
     assert!(files >= 2, "full files and the current one ({files})");
     let (k, o) = s.open_owner();
-    let of_child: Vec<String> = encrypts(&k, &o)
-        .iter()
-        .filter(|r| r.pid == pid)
-        .map(|r| r.context.clone())
-        .collect();
-    let want: Vec<String> = (0..n).map(|i| format!("n{i:05}")).collect();
-    assert_eq!(of_child, want, "every record of the child, once, in order");
+    let (got, want) = of_child(&encrypts(&k, &o), pid, n);
+    assert_eq!(got, want, "every record of the child, once, in order");
     assert!(k.audit_verify(&o, None).unwrap().ok());
     drop(k);
     let left = journals(&dir);
@@ -658,13 +658,7 @@ fn a_killed_process_loses_nothing_it_wrote_to_stretches_it_had_unmapped() {
     }
     let n = 20_000;
     let pid = run_and_kill(&s, n, None);
-    let mine: Vec<PathBuf> = journals(&dir)
-        .into_iter()
-        .filter(|p| {
-            let f = p.file_name().unwrap().to_string_lossy().to_string();
-            f.starts_with(&format!("{pid}-"))
-        })
-        .collect();
+    let mine = journals_of(&dir, pid);
     assert_eq!(mine.len(), 1, "one journal file: {mine:?}");
     let data = std::fs::read(&mine[0]).unwrap();
     let (entries, used) = parse_entries(&data);
@@ -678,11 +672,6 @@ fn a_killed_process_loses_nothing_it_wrote_to_stretches_it_had_unmapped() {
         "{used} bytes: several stretches unmapped"
     );
     let (k, o) = s.open_owner();
-    let of_child: Vec<String> = encrypts(&k, &o)
-        .iter()
-        .filter(|r| r.pid == pid)
-        .map(|r| r.context.clone())
-        .collect();
-    let want: Vec<String> = (0..n).map(|i| format!("n{i:05}")).collect();
-    assert_eq!(of_child, want, "every record of the child, once, in order");
+    let (got, want) = of_child(&encrypts(&k, &o), pid, n);
+    assert_eq!(got, want, "every record of the child, once, in order");
 }
