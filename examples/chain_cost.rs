@@ -2,7 +2,8 @@
 //! `cargo run --release --example chain_cost -- [records] [threads]` runs that many audited
 //! `Kms::encrypt` calls (1 KiB, spread over the threads), waits until the `kms-audit` thread
 //! has chained them all, and prints that thread's CPU time (from
-//! `/proc/self/task/<tid>/schedstat`) divided by the number of records, then checks the chain.
+//! `/proc/self/task/<tid>/schedstat`) divided by the number of records, then checks the chain
+//! and prints how long `audit_verify` took.
 
 use kms::core::seal::KdfParams;
 use kms::core::*;
@@ -91,7 +92,9 @@ fn main() {
     let caught_up = t0.elapsed();
     let cpu = last - cpu0;
     let n = per * threads;
+    let t1 = std::time::Instant::now();
     let after = verify_count(&k, &o);
+    let verified = t1.elapsed();
     println!(
         "{n} audited encrypts on {threads} thread(s) in {:.2}s ({:.0}/s); chained by {:.2}s",
         callers.as_secs_f64(),
@@ -103,6 +106,11 @@ fn main() {
         cpu as f64 / 1e9,
         cpu as f64 / 1e3 / n as f64,
         after - before
+    );
+    println!(
+        "audit_verify: {after} records in {:.3}s = {:.2} us per record",
+        verified.as_secs_f64(),
+        verified.as_secs_f64() * 1e6 / after as f64
     );
 }
 

@@ -303,11 +303,16 @@ pub fn expand_batch(b: &AuditBatch, store_id: &[u8], segs: &Segments) -> Result<
     Ok(out)
 }
 
-/// Checks that a batch's stored index (time range, terms) describes its records: a query
+/// Checks that a batch's stored index (time range, terms) describes its `records` (decoded
+/// from its body): a query
 /// by key, identity, action or time finds batches through it, so an edited index could hide
 /// records from queries while the chain itself stays intact.
-fn check_batch_index(tx: &mut dyn Tx, b: &AuditBatch) -> Result<Option<String>> {
-    let index = BatchIndex::of(&batch_records(b)?);
+fn check_batch_index(
+    tx: &mut dyn Tx,
+    b: &AuditBatch,
+    records: &[AuditRecord],
+) -> Result<Option<String>> {
+    let index = BatchIndex::of(records);
     let (lo, hi) = (index.min_time, index.max_time);
     let mut stored = tx.audit_batch_terms(b.first_seq)?;
     stored.sort();
@@ -601,43 +606,86 @@ impl ChainWalker {
         if self.report.problem.is_some() {
             return false;
         }
+        let h = record_hash(self.store_id_for(r.seq), &r.prev_hash, r);
+        self.check(r.seq, &r.prev_hash, &h, &r.hash)
+    }
+
+    /// Checks the records of a stored batch after `skip_through` (those up to it were
+    /// walked before), each hashed once, and returns them when they all passed. A batch
+    /// stores only its last record's hash, so each record links to the hash its predecessor
+    /// gives, and the last must give the stored one: the checks of [`ChainWalker::step`] on
+    /// [`expand_batch`]'s records, which would hash each record twice.
+    pub fn step_batch(
+        &mut self,
+        b: &AuditBatch,
+        skip_through: u64,
+        msg: &mut Vec<u8>,
+    ) -> Option<Vec<AuditRecord>> {
+        if self.report.problem.is_some() {
+            return None;
+        }
+        let recs = match batch_records(b) {
+            Ok(r) => r,
+            Err(e) => {
+                self.report.problem = Some((self.last_seq.saturating_add(1), e.to_string()));
+                return None;
+            }
+        };
+        let n = recs.len();
+        let mut prev = b.prev_hash.clone();
+        for (i, r) in recs.iter().enumerate() {
+            // `batch_records` checked that the batch holds last_seq - first_seq + 1 records
+            let seq = b.first_seq + i as u64;
+            let h = record_hash_ref(msg, self.store_id_for(seq), &prev, seq, &RecordRef::of(r));
+            let stored: &[u8] = if i + 1 == n { &b.hash } else { &h };
+            if seq > skip_through && !self.check(seq, &prev, &h, stored) {
+                return None;
+            }
+            prev.clear();
+            prev.extend_from_slice(&h);
+        }
+        Some(recs)
+    }
+
+    /// Checks record `seq`, which links to `prev_hash`, hashes to `computed` and is stored
+    /// with hash `stored`.
+    fn check(&mut self, seq: u64, prev_hash: &[u8], computed: &[u8], stored: &[u8]) -> bool {
         let rep = &mut self.report;
         if rep.records == 0 {
-            rep.first_seq = r.seq;
+            rep.first_seq = seq;
         }
         rep.records += 1;
-        rep.last_seq = r.seq;
+        rep.last_seq = seq;
         let expect = self.last_seq.checked_add(1);
-        if Some(r.seq) != expect {
+        if Some(seq) != expect {
             let what = match expect {
-                Some(e) if r.seq > e => {
-                    format!("record {e} is missing (next present is {})", r.seq)
+                Some(e) if seq > e => {
+                    format!("record {e} is missing (next present is {seq})")
                 }
-                _ => format!("record {} is out of order", r.seq),
+                _ => format!("record {seq} is out of order"),
             };
-            rep.problem = Some((expect.unwrap_or(r.seq), what));
+            rep.problem = Some((expect.unwrap_or(seq), what));
             return false;
         }
-        if r.prev_hash != self.prev {
+        if prev_hash != self.prev {
             rep.problem = Some((
-                r.seq,
+                seq,
                 format!(
-                    "record {} does not link to its predecessor (removed, inserted or reordered record)",
-                    r.seq
+                    "record {seq} does not link to its predecessor (removed, inserted or reordered record)"
                 ),
             ));
             return false;
         }
-        let h = record_hash(self.store_id_for(r.seq), &r.prev_hash, r);
-        if h != r.hash {
-            self.report.problem = Some((r.seq, format!("record {} was altered", r.seq)));
+        if computed != stored {
+            rep.problem = Some((seq, format!("record {seq} was altered")));
             return false;
         }
-        if self.cp_seqs.contains(&r.seq) {
-            self.hashes_at.insert(r.seq, h.clone());
+        if self.cp_seqs.contains(&seq) {
+            self.hashes_at.insert(seq, computed.to_vec());
         }
-        self.prev = h;
-        self.last_seq = r.seq;
+        self.prev.clear();
+        self.prev.extend_from_slice(computed);
+        self.last_seq = seq;
         true
     }
 
@@ -688,9 +736,62 @@ impl ChainWalker {
     }
 }
 
-/// Walks the chain (in pages) and checks every link, then every checkpoint.
-/// Records before the retention anchor were purged on purpose (their last hash is anchored
-/// in meta); records of restored segments are checked with their original store id.
+/// What the trail stores: a single-record row (an event of the service) or a batch of
+/// usage records.
+pub enum Stored {
+    Row(AuditRecord),
+    Batch(AuditBatch),
+}
+
+impl Stored {
+    /// The sequence number of the last record it holds.
+    pub fn last_seq(&self) -> u64 {
+        match self {
+            Stored::Row(r) => r.seq,
+            Stored::Batch(b) => b.last_seq,
+        }
+    }
+}
+
+/// The next rows and whole batches of the trail after record `after`, in sequence order,
+/// about `limit` rows or 64 batches at most (never empty while more is stored): each batch
+/// is read once, where [`query`] pages by records and reads a batch again for each page
+/// that cuts it.
+pub fn trail_page(tx: &mut dyn Tx, after: u64, limit: u64) -> Result<Vec<Stored>> {
+    const BATCHES: u64 = 64;
+    let rows = tx.audit_rows(&AuditFilter {
+        after_seq: Some(after),
+        limit: Some(limit),
+        ..Default::default()
+    })?;
+    let batches = tx.audit_batches(&BatchQuery {
+        after_seq: after,
+        limit: BATCHES,
+        ..Default::default()
+    })?;
+    // Each list is complete up to its last element when it was cut by its limit; what lies
+    // beyond the sooner of the two is read by the next page.
+    let mut upto = u64::MAX;
+    if rows.len() as u64 >= limit {
+        upto = upto.min(rows.last().map_or(u64::MAX, |r| r.seq));
+    }
+    if batches.len() as u64 >= BATCHES {
+        upto = upto.min(batches.last().map_or(u64::MAX, |b| b.last_seq));
+    }
+    let mut out: Vec<Stored> = rows
+        .into_iter()
+        .map(Stored::Row)
+        .chain(batches.into_iter().map(Stored::Batch))
+        .filter(|s| s.last_seq() <= upto)
+        .collect();
+    out.sort_by_key(Stored::last_seq);
+    Ok(out)
+}
+
+/// Walks the chain (a page of rows and batches at a time, each record hashed once) and
+/// checks every link and every batch's index, then every checkpoint. Records before the
+/// retention anchor were purged on purpose (their last hash is anchored in meta); records
+/// of restored segments are checked with their original store id.
 pub fn verify(
     tx: &mut dyn Tx,
     store_id: &[u8],
@@ -701,49 +802,60 @@ pub fn verify(
     let cps = tx.checkpoints()?;
     let segs = segments(tx)?;
     let mut w = ChainWalker::new(store_id, segs, anchor, &cps);
+    let mut msg = Vec::with_capacity(256);
+    let anchor_seq = w.anchor_seq;
+    // An altered index is reported when the chain itself holds (as the chain's own
+    // problems come first).
+    let mut index_problem = None;
     'walk: loop {
-        let f = AuditFilter {
-            after_seq: Some(after),
-            limit: Some(10_000),
-            ..Default::default()
-        };
-        let (page, bad) = query_partial(tx, store_id, &f)?;
-        for r in &page {
-            if !w.step(r) {
-                break 'walk;
-            }
-            after = r.seq;
-        }
-        if let Some((_, e)) = bad {
-            // Everything before the unreadable batch was walked (unless the page was cut
-            // short by its limit first): the chain breaks at the next record.
-            if page.len() < 10_000 {
-                w.report.problem = Some((after + 1, e.to_string()));
-                break;
-            }
-            continue;
-        }
+        let page = trail_page(tx, after, 10_000)?;
         if page.is_empty() {
             break;
         }
+        // Records up to `after` were walked (a batch that an anchor cuts is walked from it).
+        let skip = after;
+        for item in &page {
+            match item {
+                Stored::Row(r) => {
+                    if r.seq > skip && !w.step(r) {
+                        break 'walk;
+                    }
+                }
+                Stored::Batch(b) => {
+                    let Some(recs) = w.step_batch(b, skip, &mut msg) else {
+                        break 'walk;
+                    };
+                    if index_problem.is_none() {
+                        index_problem = check_batch_index(tx, b, &recs)?.map(|p| (b.first_seq, p));
+                    }
+                }
+            }
+            after = after.max(item.last_seq());
+        }
     }
     if w.report.problem.is_none() {
-        w.report.problem = check_batch_indexes(tx)?;
+        w.report.problem = match index_problem {
+            Some(p) => Some(p),
+            // batches the walk did not reach: those that begin at or before the anchor
+            None => check_batch_indexes(tx, anchor_seq.saturating_add(1))?,
+        };
     }
     w.check_checkpoints(&cps, checkpoint_key)?;
     Ok(w.report)
 }
 
-/// [`check_batch_index`] of every stored batch: the first problem, with its sequence number.
-fn check_batch_indexes(tx: &mut dyn Tx) -> Result<Option<(u64, String)>> {
+/// [`check_batch_index`] of every stored batch that begins before record `before`: the
+/// first problem, with its sequence number.
+fn check_batch_indexes(tx: &mut dyn Tx, before: u64) -> Result<Option<(u64, String)>> {
     let mut q = BatchQuery {
+        before_seq: Some(before),
         limit: 64,
         ..Default::default()
     };
     loop {
         let page = tx.audit_batches(&q)?;
         for b in &page {
-            let found = match check_batch_index(tx, b) {
+            let found = match batch_records(b).and_then(|recs| check_batch_index(tx, b, &recs)) {
                 Ok(p) => p,
                 Err(e) if e.kind() == ErrorKind::Integrity => Some(e.to_string()),
                 Err(e) => return Err(e),
@@ -1406,6 +1518,84 @@ mod hash_tests {
             assert_eq!(g.request_id, r.request_id);
             assert_eq!(g.time, r.time);
         }
+        drop(st);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `trail_page` walks rows and whole batches in sequence order, each once, whichever of
+    /// its two limits (rows, batches) cuts a page; the walk of `verify` and of backups.
+    #[test]
+    fn trail_pages_hold_every_row_and_batch_once_in_order() {
+        let dir = std::env::temp_dir().join(format!(
+            "kms-pages-{}-{}",
+            std::process::id(),
+            crate::core::seal::hex(&crate::core::crypto::random_vec(6).unwrap())
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = crate::core::store::sqlite::SqliteStore::open(&dir.join("s.db")).unwrap();
+        let sid = b"0123456789abcdef";
+        let recs: Vec<AuditRecord> = (0..600)
+            .map(|i| AuditRecord {
+                time: 1000 + i,
+                request_id: format!("r{i}"),
+                ..sample()
+            })
+            .collect();
+        let views: Vec<RecordRef<'_>> = recs.iter().map(RecordRef::of).collect();
+        let mut scratch = ChainScratch::default();
+        // runs of 1 to 3 rows between batches of 1 to 9 records: 100 batches in all
+        let (mut rows, mut batched) = (0u64, 0u64);
+        crate::core::store::write(&st, |tx: &mut dyn Tx| {
+            let mut at = 0;
+            for i in 0..100usize {
+                for _ in 0..(i % 3 + 1) {
+                    append_in_tx(tx, sid, &mut [sample()])?;
+                    rows += 1;
+                }
+                let n = i * 7 % 9 + 1;
+                append_batch_in_tx(tx, sid, &views[at..at + n], &mut scratch)?;
+                at += n;
+                batched += n as u64;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let (head, _) = crate::core::store::read(&st, |tx| tx.audit_head()).unwrap();
+        assert_eq!(head, batched + rows, "{head} records, {rows} rows");
+        for limit in [1, 2, 3, 10, 64, 1000] {
+            let mut after = 0;
+            let (mut seen_rows, mut seen_batches, mut next) = (0u64, 0u64, 1u64);
+            loop {
+                let page =
+                    crate::core::store::read(&st, |tx| trail_page(tx, after, limit)).unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                for item in &page {
+                    let first = match item {
+                        Stored::Row(r) => {
+                            seen_rows += 1;
+                            r.seq
+                        }
+                        Stored::Batch(b) => {
+                            seen_batches += 1;
+                            b.first_seq
+                        }
+                    };
+                    assert_eq!(first, next, "limit {limit}: in order, nothing twice");
+                    next = item.last_seq() + 1;
+                }
+                after = page.last().unwrap().last_seq();
+            }
+            assert_eq!(
+                (seen_rows, seen_batches, next - 1),
+                (rows, 100, head),
+                "limit {limit}"
+            );
+        }
+        let rep = crate::core::store::read(&st, |tx| verify(tx, sid, None)).unwrap();
+        assert!(rep.ok(), "{:?}", rep.problem);
+        assert_eq!(rep.records, head);
         drop(st);
         let _ = std::fs::remove_dir_all(&dir);
     }

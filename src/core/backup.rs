@@ -1185,23 +1185,27 @@ impl Kms {
                 w.record(R_CHECKPOINT, &enc_checkpoint(&c))?;
                 sum.checkpoints += 1;
             }
+            // The trail a page of rows and whole batches at a time, so that each batch is
+            // decoded and hashed once.
+            let segs = audit::segments(tx)?;
             let mut after = anchor.0;
             loop {
-                let page = audit::query(
-                    tx,
-                    &sid,
-                    &AuditFilter {
-                        after_seq: Some(after),
-                        limit: Some(5000),
-                        ..Default::default()
-                    },
-                )?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                for r in &page {
-                    w.record(R_AUDIT, &enc_audit(r))?;
-                    sum.audit_records += 1;
-                    done += 1;
+                let page = audit::trail_page(tx, after, 5000)?;
+                if page.is_empty() {
+                    break;
+                }
+                let skip = after;
+                for item in page {
+                    after = after.max(item.last_seq());
+                    let records = match item {
+                        audit::Stored::Row(r) => vec![r],
+                        audit::Stored::Batch(b) => audit::expand_batch(&b, &sid, &segs)?,
+                    };
+                    for r in records.iter().filter(|r| r.seq > skip) {
+                        w.record(R_AUDIT, &enc_audit(r))?;
+                        sum.audit_records += 1;
+                        done += 1;
+                    }
                 }
                 progress(done, total);
             }
