@@ -426,15 +426,26 @@ fn a_store_from_before_audit_batches_keeps_its_trail_and_chains_on() {
     // migration; what is chained after it links to the old rows, and the trail reads and
     // verifies as one.
     let s = TestStore::new();
-    let old: Vec<AuditRecord> = {
+    let (mut old, sid): (Vec<AuditRecord>, _) = {
         let (k, o) = s.open_owner();
         k.create_key(&o, &aes("m")).unwrap();
         for i in 0..5 {
             k.encrypt(&o, "m", format!("old{i}").as_bytes(), &Context::new())
                 .unwrap();
         }
-        k.audit_query(&o, &AuditFilter::default()).unwrap()
+        (
+            k.audit_query(&o, &AuditFilter::default()).unwrap(),
+            k.store_id(),
+        )
     };
+    // as rows, each record has links of its own (a batch of this version has one for all
+    // its records)
+    let mut prev = Vec::new();
+    for r in old.iter_mut() {
+        r.prev_hash = std::mem::take(&mut prev);
+        r.hash = kms::core::audit::record_hash(&sid, &r.prev_hash, r);
+        prev = r.hash.clone();
+    }
     {
         let c = rusqlite::Connection::open(&s.path).unwrap();
         let n: i64 = c
@@ -480,9 +491,11 @@ fn a_store_from_before_audit_batches_keeps_its_trail_and_chains_on() {
     }
     let all = k.audit_query(&o, &AuditFilter::default()).unwrap();
     assert_eq!(all[..old.len()], old[..], "the old rows read as before");
-    assert!(all
-        .windows(2)
-        .all(|p| p[1].seq == p[0].seq + 1 && p[1].prev_hash == p[0].hash));
+    // each record links to the one before, or shares its link (usage records chained in one
+    // batch, linked as a whole)
+    assert!(all.windows(2).all(|p| p[1].seq == p[0].seq + 1
+        && (p[1].prev_hash == p[0].hash
+            || (&p[1].prev_hash, &p[1].hash) == (&p[0].prev_hash, &p[0].hash))));
     assert_eq!(encrypts(&k, &o).len(), 10);
     let rep = k.audit_verify(&o, None).unwrap();
     assert!(rep.ok(), "{rep:?}");

@@ -663,29 +663,42 @@ fn queries_see_rows_and_batches_as_one_trail() {
 }
 
 #[test]
-fn pruning_inside_a_batch_keeps_the_chain_verifiable() {
+fn pruning_inside_a_batch_keeps_the_batch_and_the_chain_verifiable() {
+    // A batch of usage records has one hash link for all its records, so retention removes
+    // it whole or keeps it whole: a cut inside it keeps it (and what follows), a cut after
+    // it removes it.
     let (s, _, last) = trail();
     let (k, o) = s.open_owner();
     let (first, end) = enc_batches(&s)[0];
-    let cut = first + 2;
+    assert!(
+        end >= first + 3,
+        "a batch of several records: {first}..{end}"
+    );
     let before = k.audit_query(&o, &AuditFilter::default()).unwrap();
-    let n = k.audit_prune(&o, cut).unwrap();
-    assert_eq!(n, cut - 1, "every record before the cut is gone");
+    let n = k.audit_prune(&o, first + 2).unwrap();
+    assert_eq!(
+        n,
+        first - 1,
+        "every record before the batch is gone, none of it"
+    );
     let rep = k.audit_verify(&o, None).unwrap();
     assert!(rep.ok(), "{rep:?}");
-    assert_eq!(rep.first_seq, cut);
+    assert_eq!(rep.first_seq, first);
     let after = k.audit_query(&o, &AuditFilter::default()).unwrap();
     // the records kept are unchanged, links included, and the prune itself is recorded
-    let kept: Vec<&AuditRecord> = before.iter().filter(|r| r.seq >= cut).collect();
+    let kept: Vec<&AuditRecord> = before.iter().filter(|r| r.seq >= first).collect();
     assert_eq!(after[..kept.len()].iter().collect::<Vec<_>>(), kept);
     assert!(after
         .iter()
         .any(|r| r.action == "audit-prune" && r.seq > last));
-    assert_eq!(
-        s.audit_batches()[0],
-        (cut, end),
-        "the batch now starts at the cut"
-    );
+    assert_eq!(s.audit_batches()[0], (first, end), "the batch is whole");
+    // a cut just after the batch removes it, and exactly it
+    let n = k.audit_prune(&o, end + 1).unwrap();
+    assert_eq!(n, end - first + 1);
+    let rep = k.audit_verify(&o, None).unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    assert_eq!(rep.first_seq, end + 1);
+    assert!(s.audit_batches().iter().all(|b| b.0 > end));
 }
 
 #[test]

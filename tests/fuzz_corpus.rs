@@ -263,10 +263,13 @@ fn audit_seeds_decode() {
     // entries as versions before CRC-32C wrote them, still read
     seeds.push(("journal-ieee".into(), journal_ieee));
     // batches as the store keeps them: the record count, then the body; the store writes
-    // version 2 and reads version 1 (each record, no use counts, after its 4-byte length)
+    // version 3 and reads versions 2 (the same entries) and 1 (each record, no use counts,
+    // after its 4-byte length)
     let refs: Vec<RecordRef<'_>> = records.iter().map(RecordRef::of).collect();
     let mut batch = vec![records.len() as u8];
-    batchbody::encode(&mut batch, &refs);
+    batchbody::encode(&mut batch, &refs, batchbody::V3);
+    let mut batch_v2 = vec![records.len() as u8];
+    batchbody::encode(&mut batch_v2, &refs, batchbody::V2);
     let mut batch_v1 = vec![records.len() as u8];
     for r in &records {
         let b = encode_record_v1(r, None, None);
@@ -274,6 +277,7 @@ fn audit_seeds_decode() {
         batch_v1.extend_from_slice(&b);
     }
     seeds.push(("batch-v1".into(), batch_v1));
+    seeds.push(("batch-v2".into(), batch_v2));
     seeds.push(("batch".into(), batch));
     let seeds: Vec<(&str, Vec<u8>)> = seeds.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     write_seeds("audit_record", &seeds);

@@ -3,8 +3,9 @@
 //! usage records (`kms::core::audit::expand_batch`). The input is read as one encoded record
 //! and as a journal file (whatever decodes must re-encode to its bytes), and as a batch: the
 //! first byte is the number of records the batch claims, the rest its body; whatever expands
-//! must be that many records, numbered and linked one after the other, and a body of the
-//! current version that decodes must be the encoding of what it decodes to.
+//! must be that many records, numbered, and linked one after the other (versions 1 and 2) or
+//! all carrying the batch's link (version 3), and a body of versions 2 and 3 that decodes
+//! must be the encoding of what it decodes to.
 #![no_main]
 
 use kms::core::audit::{decode_record, encode_record, encode_record_v1, expand_batch, RecordRef};
@@ -40,19 +41,24 @@ fn batch(data: &[u8]) {
     };
     if let Ok(recs) = expand_batch(&b, &[1; 16], &Vec::new()) {
         assert_eq!(recs.len(), n as usize);
+        let version = body.first().copied();
         let mut prev = b.prev_hash.clone();
         for (i, r) in recs.iter().enumerate() {
             assert_eq!(r.seq, i as u64 + 1);
-            assert_eq!(r.prev_hash, prev);
-            prev = r.hash.clone();
+            if version == Some(batchbody::V3) {
+                assert_eq!((&r.prev_hash, &r.hash), (&b.prev_hash, &b.hash));
+            } else {
+                assert_eq!(r.prev_hash, prev);
+                prev = r.hash.clone();
+            }
         }
         if let Some(last) = recs.last() {
             assert_eq!(last.hash, b.hash);
         }
-        if body.first() == Some(&2) {
+        if let Some(v @ (batchbody::V2 | batchbody::V3)) = version {
             let refs: Vec<RecordRef<'_>> = recs.iter().map(RecordRef::of).collect();
             let mut again = Vec::new();
-            batchbody::encode(&mut again, &refs);
+            batchbody::encode(&mut again, &refs, v);
             assert_eq!(again, body);
         }
     }

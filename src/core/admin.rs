@@ -341,11 +341,15 @@ impl Kms {
     }
 
     /// Removes records older than `before_seq` (retention), anchoring the chain at the last
-    /// removed record so verification still holds.
+    /// removed record so verification still holds. A batch of usage records linked as a
+    /// whole is removed whole or kept whole: when `before_seq` falls inside one, the records
+    /// of that batch before it are kept ([`audit::prune_cut`]). Returns how many records
+    /// were removed.
     pub fn audit_prune(&self, c: &Caller, before_seq: u64) -> Result<u64> {
         self.auditor(c)?;
         let sid = self.inner.store_id;
         self.manage_id(c, Action::ManageStore, None, |tx, _, audit| {
+            let before_seq = audit::prune_cut(tx, before_seq)?;
             let last = audit::query(
                 tx,
                 &sid,

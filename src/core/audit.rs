@@ -129,9 +129,38 @@ pub fn append_in_tx(tx: &mut dyn Tx, store_id: &[u8], records: &mut [AuditRecord
 /// Reused buffers of [`append_batch_in_tx`].
 #[derive(Default)]
 pub struct ChainScratch {
-    msg: Vec<u8>,
     body: Vec<u8>,
     term: Vec<u8>,
+}
+
+/// The hash link of a version-3 batch (docs/at-rest.md, "Audit batches"): SHA-256 over the
+/// link before it, the store id, its sequence range and its body, which holds every field
+/// of every record in a canonical encoding.
+pub fn batch_link(
+    store_id: &[u8],
+    prev: &[u8],
+    first_seq: u64,
+    last_seq: u64,
+    body: &[u8],
+) -> [u8; 32] {
+    let mut m = Vec::with_capacity(128);
+    m.extend_from_slice(b"kms-audit-batch-v3");
+    put(&mut m, prev);
+    put(&mut m, store_id);
+    m.extend_from_slice(&first_seq.to_be_bytes());
+    m.extend_from_slice(&last_seq.to_be_bytes());
+    let mut d = crypto::DigestCtx::new(HashAlg::Sha256);
+    d.update(&m);
+    d.update(body);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&d.finish());
+    out
+}
+
+/// Whether a stored batch is linked as a whole (version 3) rather than record by record
+/// (versions 1 and 2, written by earlier versions).
+pub fn linked_whole(b: &AuditBatch) -> bool {
+    b.body.first() == Some(&batchbody::V3)
 }
 
 /// Index term of a batch holding a record of key `key_id`.
@@ -217,8 +246,8 @@ impl BatchIndex {
 }
 
 /// Chains usage records (the background chaining path) after the current head and stores
-/// them as one batch row with its index terms. Each record's hash is the one
-/// [`append_in_tx`] would give it; only the last is stored, with the link before the first.
+/// them as one version-3 batch row with its index terms: one hash link for the batch, over
+/// its body, where records stored one per row ([`append_in_tx`]) are linked one by one.
 pub fn append_batch_in_tx(
     tx: &mut dyn Tx,
     store_id: &[u8],
@@ -229,34 +258,24 @@ pub fn append_batch_in_tx(
         return Ok(());
     }
     let (head_seq, head) = tx.audit_head()?;
-    let ChainScratch { msg, body, term } = scratch;
+    let ChainScratch { body, term } = scratch;
     let mut index = BatchIndex::new();
-    let mut last: Option<[u8; 32]> = None;
     let mut prev_ref: Option<&RecordRef<'_>> = None;
-    for (i, r) in records.iter().enumerate() {
-        let prev: &[u8] = match &last {
-            Some(h) => h,
-            None => &head,
-        };
-        last = Some(record_hash_ref(
-            msg,
-            store_id,
-            prev,
-            head_seq + 1 + i as u64,
-            r,
-        ));
+    for r in records {
         index.add(r, prev_ref, term);
         prev_ref = Some(r);
     }
     body.clear();
-    batchbody::encode(body, records);
+    batchbody::encode(body, records, batchbody::V3);
+    let (first_seq, last_seq) = (head_seq + 1, head_seq + records.len() as u64);
+    let hash = batch_link(store_id, &head, first_seq, last_seq, body);
     let batch = AuditBatch {
-        first_seq: head_seq + 1,
-        last_seq: head_seq + records.len() as u64,
+        first_seq,
+        last_seq,
         min_time: index.min_time,
         max_time: index.max_time,
         prev_hash: head,
-        hash: last.map(|h| h.to_vec()).unwrap_or_default(),
+        hash: hash.to_vec(),
         body: std::mem::take(body),
     };
     let r = tx.audit_batch_insert(&batch, &index.sorted_terms());
@@ -279,12 +298,22 @@ fn batch_records(b: &AuditBatch) -> Result<Vec<AuditRecord>> {
         })
 }
 
-/// The records of a batch with their links: the first links to the batch's stored
-/// `prev_hash`, each further one to its predecessor's recomputed hash, and the last carries
-/// the stored `hash`, so that a changed record or link shows at the end of its batch when
-/// the chain is walked. `store_id` and `segs` give the id each record was hashed with.
+/// The records of a batch with their links. In a version-3 batch every record carries the
+/// batch's link (`prev_hash` the link before it, `hash` its own). In earlier versions the
+/// first links to the batch's stored `prev_hash`, each further one to its predecessor's
+/// recomputed hash, and the last carries the stored `hash`, so that a changed record or link
+/// shows at the end of its batch when the chain is walked. `store_id` and `segs` give the id
+/// each record was hashed with.
 pub fn expand_batch(b: &AuditBatch, store_id: &[u8], segs: &Segments) -> Result<Vec<AuditRecord>> {
     let mut out = batch_records(b)?;
+    if linked_whole(b) {
+        for (i, r) in out.iter_mut().enumerate() {
+            r.seq = b.first_seq + i as u64;
+            r.prev_hash = b.prev_hash.clone();
+            r.hash = b.hash.clone();
+        }
+        return Ok(out);
+    }
     let mut msg = Vec::with_capacity(256);
     let mut prev = b.prev_hash.clone();
     let n = out.len();
@@ -435,6 +464,26 @@ fn query_partial(
     Ok((out, bad))
 }
 
+/// Where retention that asks to remove the records before `seq` cuts the trail: `seq`,
+/// or the first record of the version-3 batch holding both `seq - 1` and `seq`, which has
+/// one link for all its records and so is kept whole (its records before `seq` stay).
+pub fn prune_cut(tx: &mut dyn Tx, seq: u64) -> Result<u64> {
+    let q = BatchQuery {
+        after_seq: seq.saturating_sub(1),
+        limit: 1,
+        ..Default::default()
+    };
+    Ok(match tx.audit_batches(&q)?.into_iter().next() {
+        Some(b) if b.first_seq < seq && seq <= b.last_seq && linked_whole(&b) => b.first_seq,
+        _ => seq,
+    })
+}
+
+/// The index terms of a batch, from its records (a restore stores them with the batch).
+pub fn batch_terms(b: &AuditBatch) -> Result<Vec<Vec<u8>>> {
+    Ok(BatchIndex::of(&batch_records(b)?).sorted_terms())
+}
+
 /// Splits the batch holding records on both sides of `seq` in two, so that retention can
 /// remove whole batches before `seq`. Both halves are batches as the chaining would have
 /// written them: the first ends with the hash of record `seq - 1`, which the second links to.
@@ -447,7 +496,8 @@ pub fn split_batch_at(tx: &mut dyn Tx, store_id: &[u8], seq: u64) -> Result<()> 
     let Some(b) = tx.audit_batches(&q)?.into_iter().next() else {
         return Ok(());
     };
-    if b.first_seq >= seq {
+    if b.first_seq >= seq || linked_whole(&b) {
+        // a batch linked as a whole is kept whole: [`prune_cut`] moved the cut before it
         return Ok(());
     }
     let segs = segments(tx)?;
@@ -458,7 +508,8 @@ pub fn split_batch_at(tx: &mut dyn Tx, store_id: &[u8], seq: u64) -> Result<()> 
         let index = BatchIndex::of(part);
         let refs: Vec<RecordRef<'_>> = part.iter().map(RecordRef::of).collect();
         let mut body = Vec::new();
-        batchbody::encode(&mut body, &refs);
+        // the halves keep their records' own links (version 2)
+        batchbody::encode(&mut body, &refs, batchbody::V2);
         let (first, last) = (&part[0], &part[part.len() - 1]);
         let half = AuditBatch {
             first_seq: first.seq,
@@ -631,6 +682,9 @@ impl ChainWalker {
                 return None;
             }
         };
+        if linked_whole(b) {
+            return self.step_linked(b, recs);
+        }
         let n = recs.len();
         let mut prev = b.prev_hash.clone();
         for (i, r) in recs.iter().enumerate() {
@@ -647,15 +701,42 @@ impl ChainWalker {
         Some(recs)
     }
 
-    /// Checks record `seq`, which links to `prev_hash`, hashes to `computed` and is stored
-    /// with hash `stored`.
-    fn check(&mut self, seq: u64, prev_hash: &[u8], computed: &[u8], stored: &[u8]) -> bool {
+    /// A version-3 batch (its `records` decoded): it must follow the last record walked,
+    /// link to its hash, and its own link must be the hash of what it holds. A change to any
+    /// record shows at the batch's last record, whose hash the link is.
+    fn step_linked(
+        &mut self,
+        b: &AuditBatch,
+        records: Vec<AuditRecord>,
+    ) -> Option<Vec<AuditRecord>> {
+        if !self.place(b.first_seq, records.len() as u64, &b.prev_hash) {
+            return None;
+        }
+        let sid = self.store_id_for(b.first_seq);
+        let link = batch_link(sid, &b.prev_hash, b.first_seq, b.last_seq, &b.body);
+        if link[..] != b.hash[..] {
+            self.report.problem = Some((
+                b.last_seq,
+                format!(
+                    "records {} to {} were altered (their batch's hash does not match them)",
+                    b.first_seq, b.last_seq
+                ),
+            ));
+            return None;
+        }
+        self.accept(b.last_seq, &link);
+        Some(records)
+    }
+
+    /// Checks that `n` records from `seq` on come next and that the first links to
+    /// `prev_hash`, counting them as walked.
+    fn place(&mut self, seq: u64, n: u64, prev_hash: &[u8]) -> bool {
         let rep = &mut self.report;
         if rep.records == 0 {
             rep.first_seq = seq;
         }
-        rep.records += 1;
-        rep.last_seq = seq;
+        rep.records += n;
+        rep.last_seq = seq.saturating_add(n - 1);
         let expect = self.last_seq.checked_add(1);
         if Some(seq) != expect {
             let what = match expect {
@@ -676,16 +757,31 @@ impl ChainWalker {
             ));
             return false;
         }
+        true
+    }
+
+    /// Takes record `seq` with hash `hash` as the chain's head.
+    fn accept(&mut self, seq: u64, hash: &[u8]) {
+        if self.cp_seqs.contains(&seq) {
+            self.hashes_at.insert(seq, hash.to_vec());
+        }
+        self.prev.clear();
+        self.prev.extend_from_slice(hash);
+        self.last_seq = seq;
+    }
+
+    /// Checks record `seq`, which links to `prev_hash`, hashes to `computed` and is stored
+    /// with hash `stored`.
+    fn check(&mut self, seq: u64, prev_hash: &[u8], computed: &[u8], stored: &[u8]) -> bool {
+        if !self.place(seq, 1, prev_hash) {
+            return false;
+        }
+        let rep = &mut self.report;
         if computed != stored {
             rep.problem = Some((seq, format!("record {seq} was altered")));
             return false;
         }
-        if self.cp_seqs.contains(&seq) {
-            self.hashes_at.insert(seq, computed.to_vec());
-        }
-        self.prev.clear();
-        self.prev.extend_from_slice(computed);
-        self.last_seq = seq;
+        self.accept(seq, computed);
         true
     }
 
@@ -1596,6 +1692,145 @@ mod hash_tests {
         let rep = crate::core::store::read(&st, |tx| verify(tx, sid, None)).unwrap();
         assert!(rep.ok(), "{:?}", rep.problem);
         assert_eq!(rep.records, head);
+        drop(st);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A version-2 batch as earlier versions chained it: each record linked to the one
+    /// before, only the last hash stored.
+    fn append_v2_batch(tx: &mut dyn Tx, sid: &[u8], records: &[RecordRef<'_>]) -> Result<()> {
+        let (head_seq, head) = tx.audit_head()?;
+        let (mut m, mut prev, mut term) = (Vec::new(), head.clone(), Vec::new());
+        let mut index = BatchIndex::new();
+        for (i, r) in records.iter().enumerate() {
+            prev = record_hash_ref(&mut m, sid, &prev, head_seq + 1 + i as u64, r).to_vec();
+            index.add(r, i.checked_sub(1).map(|j| &records[j]), &mut term);
+        }
+        let mut body = Vec::new();
+        batchbody::encode(&mut body, records, batchbody::V2);
+        let b = AuditBatch {
+            first_seq: head_seq + 1,
+            last_seq: head_seq + records.len() as u64,
+            min_time: index.min_time,
+            max_time: index.max_time,
+            prev_hash: head,
+            hash: prev,
+            body,
+        };
+        tx.audit_batch_insert(&b, &index.sorted_terms())
+    }
+
+    /// A trail of rows, batches linked record by record (version 2, from stores of earlier
+    /// versions) and batches linked as a whole (version 3) reads, verifies and prunes as
+    /// one; a change in either kind of batch is found.
+    #[test]
+    fn batches_of_both_link_kinds_make_one_chain() {
+        let dir = std::env::temp_dir().join(format!(
+            "kms-links-{}-{}",
+            std::process::id(),
+            crate::core::seal::hex(&crate::core::crypto::random_vec(6).unwrap())
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = crate::core::store::sqlite::SqliteStore::open(&dir.join("s.db")).unwrap();
+        let sid = b"0123456789abcdef";
+        let recs: Vec<AuditRecord> = (0..20)
+            .map(|i| AuditRecord {
+                time: 1000 + i,
+                request_id: format!("r{i}"),
+                ..sample()
+            })
+            .collect();
+        let v: Vec<RecordRef<'_>> = recs.iter().map(RecordRef::of).collect();
+        let mut scratch = ChainScratch::default();
+        // 1 row, 2-6 v2, 7-11 v3, 12 row, 13-17 v2, 18-22 v3
+        crate::core::store::write(&st, |tx: &mut dyn Tx| {
+            append_in_tx(tx, sid, &mut [sample()])?;
+            append_v2_batch(tx, sid, &v[0..5])?;
+            append_batch_in_tx(tx, sid, &v[5..10], &mut scratch)?;
+            append_in_tx(tx, sid, &mut [sample()])?;
+            append_v2_batch(tx, sid, &v[10..15])?;
+            append_batch_in_tx(tx, sid, &v[15..20], &mut scratch)
+        })
+        .unwrap();
+        let verify_now = || crate::core::store::read(&st, |tx| verify(tx, sid, None)).unwrap();
+        let rep = verify_now();
+        assert!(rep.ok(), "{:?}", rep.problem);
+        assert_eq!(rep.records, 22);
+        let all =
+            crate::core::store::read(&st, |tx| query(tx, sid, &AuditFilter::default())).unwrap();
+        assert_eq!(all.len(), 22);
+        for p in all.windows(2) {
+            let shared = p[0].seq >= 7 && p[1].seq <= 11 || p[0].seq >= 18;
+            if shared {
+                assert_eq!((&p[1].prev_hash, &p[1].hash), (&p[0].prev_hash, &p[0].hash));
+            } else {
+                assert_eq!(
+                    p[1].prev_hash, p[0].hash,
+                    "{} links to {}",
+                    p[1].seq, p[0].seq
+                );
+            }
+        }
+        for (at, rec) in [(4, &recs[2]), (9, &recs[7])] {
+            assert_eq!(all[at - 1].request_id, rec.request_id);
+        }
+        // a change to a record of either kind of batch shows at the end of its batch
+        for (first, last) in [(2u64, 6u64), (7, 11)] {
+            let b = crate::core::store::read(&st, |tx| {
+                tx.audit_batches(&BatchQuery {
+                    after_seq: first - 1,
+                    limit: 1,
+                    ..Default::default()
+                })
+            })
+            .unwrap()
+            .remove(0);
+            assert_eq!((b.first_seq, b.last_seq), (first, last));
+            let mut bad = b.clone();
+            // the last entry's request id suffix: "r4" -> "r5" (v2), "r9" -> "r:" (v3)
+            let n = bad.body.len();
+            bad.body[n - 1] += 1;
+            let terms = batch_terms(&b).unwrap();
+            let swap = |with: &AuditBatch| {
+                crate::core::store::write(&st, |tx: &mut dyn Tx| {
+                    tx.audit_batch_delete(first)?;
+                    tx.audit_batch_insert(with, &terms)
+                })
+                .unwrap()
+            };
+            swap(&bad);
+            let rep = verify_now();
+            let (at, what) = rep.problem.expect("the change is found");
+            assert_eq!(at, last, "{what}");
+            assert!(what.contains("altered"), "{what}");
+            swap(&b);
+            assert!(verify_now().ok());
+        }
+        // retention: a cut inside a version-2 batch splits it, one inside a version-3 batch
+        // keeps that batch whole
+        crate::core::store::write(&st, |tx: &mut dyn Tx| {
+            assert_eq!(prune_cut(tx, 4)?, 4);
+            assert_eq!(prune_cut(tx, 9)?, 7);
+            assert_eq!(prune_cut(tx, 7)?, 7);
+            assert_eq!(prune_cut(tx, 12)?, 12);
+            split_batch_at(tx, sid, 4)?;
+            split_batch_at(tx, sid, 9)
+        })
+        .unwrap();
+        let firsts: Vec<u64> = crate::core::store::read(&st, |tx| {
+            tx.audit_batches(&BatchQuery {
+                limit: 100,
+                ..Default::default()
+            })
+        })
+        .unwrap()
+        .iter()
+        .map(|b| b.first_seq)
+        .collect();
+        assert_eq!(firsts, vec![2, 4, 7, 13, 18]);
+        let rep = verify_now();
+        assert!(rep.ok(), "{:?}", rep.problem);
+        assert_eq!(rep.records, 22);
         drop(st);
         let _ = std::fs::remove_dir_all(&dir);
     }

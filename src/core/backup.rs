@@ -25,7 +25,9 @@ use crate::core::store::{self, Tx};
 use crate::core::types::*;
 
 const MAGIC: &[u8; 8] = b"KMSBACK1";
-const FORMAT: u8 = 1;
+/// The format written: 2 adds audit batches linked as a whole (`R_AUDIT_BATCH`); format-1
+/// files (no such records) are read as well.
+const FORMAT: u8 = 2;
 const MODE_PASSPHRASE: u8 = 1;
 const MODE_KEY: u8 = 2;
 const HEADER_LEN: usize = 8 + 1 + 1 + 12 + 16 + 7 + 1;
@@ -43,6 +45,9 @@ const R_GRANT: u8 = 7;
 const R_OBJECT: u8 = 8;
 const R_CHECKPOINT: u8 = 9;
 const R_AUDIT: u8 = 10;
+/// A stored audit batch linked as a whole (version 3), as stored: its records have no
+/// hashes of their own to write one by one.
+const R_AUDIT_BATCH: u8 = 11;
 const R_END: u8 = 255;
 
 /// What protects a backup file.
@@ -536,6 +541,30 @@ fn dec_audit(d: &mut Dec) -> Result<AuditRecord> {
     })
 }
 
+fn enc_batch(b: &AuditBatch) -> Enc {
+    let mut e = Enc::default();
+    e.u64(b.first_seq)
+        .u64(b.last_seq)
+        .i64(b.min_time)
+        .i64(b.max_time)
+        .bytes(&b.prev_hash)
+        .bytes(&b.hash)
+        .bytes(&b.body);
+    e
+}
+
+fn dec_batch(d: &mut Dec) -> Result<AuditBatch> {
+    Ok(AuditBatch {
+        first_seq: d.u64()?,
+        last_seq: d.u64()?,
+        min_time: d.i64()?,
+        max_time: d.i64()?,
+        prev_hash: d.bytes()?,
+        hash: d.bytes()?,
+        body: d.bytes()?,
+    })
+}
+
 // ------------------------------------------------------------------ wrapping
 
 fn nonce(prefix: &[u8; 7], counter: u32, last: bool) -> [u8; 12] {
@@ -668,6 +697,7 @@ enum Rec {
     Object(ObjectRecord),
     Checkpoint(CheckpointRecord),
     Audit(AuditRecord),
+    AuditBatch(AuditBatch),
 }
 
 /// A fingerprint of a backup file read once: header, length and the final tag. A second
@@ -716,7 +746,7 @@ fn open_backup(
     if &header[..8] != MAGIC {
         return Err(Error::bad_ciphertext("not a kms backup file"));
     }
-    if header[8] != FORMAT {
+    if !matches!(header[8], 1 | FORMAT) {
         return Err(Error::bad_ciphertext(format!(
             "unknown backup format {}",
             header[8]
@@ -820,6 +850,35 @@ struct Parser {
 }
 
 impl Parser {
+    /// The walker of the backup's audit chain (made at its first record, once the meta and
+    /// checkpoint records are read).
+    fn walker(&mut self) -> &mut ChainWalker {
+        self.walker.get_or_insert_with(|| {
+            ChainWalker::new(
+                &self.sum.source_store_id,
+                self.segments.clone(),
+                self.anchor.clone(),
+                &self.checkpoints,
+            )
+        })
+    }
+
+    /// An error naming the walker's problem unless the last step held (`ok`).
+    fn chain_holds(&self, ok: bool) -> Result<()> {
+        if ok {
+            return Ok(());
+        }
+        let why = self
+            .walker
+            .as_ref()
+            .and_then(|w| w.report.problem.as_ref())
+            .map(|p| p.1.clone())
+            .unwrap_or_default();
+        Err(Error::integrity(format!(
+            "the audit chain in the backup does not verify: {why}"
+        )))
+    }
+
     fn feed(&mut self, data: &[u8], sink: &mut dyn FnMut(Rec) -> Result<()>) -> Result<()> {
         self.buf.extend_from_slice(data);
         let mut off = 0;
@@ -864,7 +923,7 @@ impl Parser {
             R_GRANT => 6,
             R_OBJECT => 7,
             R_CHECKPOINT => 8,
-            R_AUDIT => 9,
+            R_AUDIT | R_AUDIT_BATCH => 9,
             R_END => 10,
             _ => return Err(Error::integrity(format!("unknown backup record {tag}"))),
         };
@@ -880,7 +939,7 @@ impl Parser {
         let rec = match tag {
             R_INFO => {
                 let fmt = d.u8()?;
-                if fmt != FORMAT {
+                if !matches!(fmt, 1 | FORMAT) {
                     return Err(short());
                 }
                 let sid: [u8; 16] = d.take(16)?.try_into().map_err(|_| short())?;
@@ -933,26 +992,21 @@ impl Parser {
             R_AUDIT => {
                 self.sum.audit_records += 1;
                 let r = dec_audit(&mut d)?;
-                let w = self.walker.get_or_insert_with(|| {
-                    ChainWalker::new(
-                        &self.sum.source_store_id,
-                        self.segments.clone(),
-                        self.anchor.clone(),
-                        &self.checkpoints,
-                    )
-                });
-                if !w.step(&r) {
-                    let why = w
-                        .report
-                        .problem
-                        .as_ref()
-                        .map(|p| p.1.clone())
-                        .unwrap_or_default();
-                    return Err(Error::integrity(format!(
-                        "the audit chain in the backup does not verify: {why}"
-                    )));
-                }
+                let ok = self.walker().step(&r);
+                self.chain_holds(ok)?;
                 Rec::Audit(r)
+            }
+            R_AUDIT_BATCH => {
+                let b = dec_batch(&mut d)?;
+                let n = b
+                    .last_seq
+                    .checked_sub(b.first_seq)
+                    .and_then(|d| d.checked_add(1))
+                    .ok_or_else(short)?;
+                self.sum.audit_records += n;
+                let ok = self.walker().step_batch(&b, 0, &mut Vec::new()).is_some();
+                self.chain_holds(ok)?;
+                Rec::AuditBatch(b)
             }
             _ => {
                 let mut want = [0u64; 8];
@@ -1199,6 +1253,17 @@ impl Kms {
                     after = after.max(item.last_seq());
                     let records = match item {
                         audit::Stored::Row(r) => vec![r],
+                        // linked as a whole: stored as it is (its records share one link)
+                        audit::Stored::Batch(b) if audit::linked_whole(&b) => {
+                            // a batch that cannot be read fails the backup here, as it
+                            // fails a query
+                            audit::batch_terms(&b)?;
+                            let n = b.last_seq.saturating_sub(b.first_seq) + 1;
+                            w.record(R_AUDIT_BATCH, &enc_batch(&b))?;
+                            sum.audit_records += n;
+                            done += n;
+                            continue;
+                        }
                         audit::Stored::Batch(b) => audit::expand_batch(&b, &sid, &segs)?,
                     };
                     for r in records.iter().filter(|r| r.seq > skip) {
@@ -1337,6 +1402,10 @@ impl Kms {
                     Rec::Audit(r) => {
                         src_head = (r.seq, r.hash.clone());
                         tx.audit_append(&r)?;
+                    }
+                    Rec::AuditBatch(b) => {
+                        src_head = (b.last_seq, b.hash.clone());
+                        tx.audit_batch_insert(&b, &audit::batch_terms(&b)?)?;
                     }
                 }
                 Ok(())

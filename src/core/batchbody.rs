@@ -16,7 +16,10 @@ use crate::core::varint::{self, put as put_varint};
 
 /// First byte of a version-2 body. Version-1 bodies begin with the 4-byte big-endian length
 /// of a record, at most `MAX_RECORD`, so with `0x00`.
-const V2: u8 = 2;
+pub const V2: u8 = 2;
+/// First byte of a version-3 body: the entries of version 2, in a batch linked as a whole
+/// (one hash over the body, `audit::batch_link`) rather than record by record.
+pub const V3: u8 = 3;
 
 // The fields an entry carries because they differ from the previous entry's (the first
 // entry's previous is the empty record: zero, empty text, no key, outcome ok).
@@ -74,9 +77,11 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
-/// Appends the version-2 body of `records` (in sequence order) to `out`.
-pub fn encode(out: &mut Vec<u8>, records: &[RecordRef<'_>]) {
-    out.push(V2);
+/// Appends the body of `records` (in sequence order) to `out`, as `version` ([`V2`] or
+/// [`V3`]: the same entries behind a different first byte).
+pub fn encode(out: &mut Vec<u8>, records: &[RecordRef<'_>], version: u8) {
+    debug_assert!(version == V2 || version == V3);
+    out.push(version);
     let mut p = &EMPTY;
     for r in records {
         let mut mask = 0;
@@ -202,10 +207,10 @@ fn changed<T: PartialEq>(new: T, prev: &T) -> Result<T> {
 }
 
 /// The records of a body holding `want` of them, in order, without their position or
-/// links (`seq` 0, empty hashes). Version-1 bodies (written before version 2) are read too.
+/// links (`seq` 0, empty hashes). Versions 1 and 2 (written before version 3) are read too.
 pub fn decode(body: &[u8], want: u64) -> Result<Vec<AuditRecord>> {
     let out = match body.first() {
-        Some(&V2) => decode_v2(body, want)?,
+        Some(&V2 | &V3) => decode_v2(body, want)?,
         _ => decode_v1(body, want)?,
     };
     if out.len() as u64 != want {
@@ -340,7 +345,7 @@ mod tests {
     fn body(recs: &[AuditRecord]) -> Vec<u8> {
         let refs: Vec<RecordRef<'_>> = recs.iter().map(RecordRef::of).collect();
         let mut b = Vec::new();
-        encode(&mut b, &refs);
+        encode(&mut b, &refs, V3);
         b
     }
 
@@ -403,7 +408,15 @@ mod tests {
         let mut longer = b.clone();
         longer.push(0);
         assert!(decode(&longer, recs.len() as u64).is_err());
-        for i in 0..b.len() {
+        // The version byte: 2 reads the same entries, but its batch is linked record by
+        // record, so the batch's hash check (audit) tells it from 3. Any other value is refused.
+        for v in 0..=255u8 {
+            let mut x = b.clone();
+            x[0] = v;
+            let d = decode(&x, recs.len() as u64);
+            assert_eq!(d.is_ok(), v == V2 || v == V3, "version {v}");
+        }
+        for i in 1..b.len() {
             for bit in 0..8 {
                 let mut x = b.clone();
                 x[i] ^= 1 << bit;
