@@ -333,9 +333,8 @@ pub fn expand_batch(b: &AuditBatch, store_id: &[u8], segs: &Segments) -> Result<
 }
 
 /// Checks that a batch's stored index (time range, terms) describes its `records` (decoded
-/// from its body): a query
-/// by key, identity, action or time finds batches through it, so an edited index could hide
-/// records from queries while the chain itself stays intact.
+/// from its body): a query by key, identity, action or time finds batches through it, so an
+/// edited index could hide records from queries while the chain itself stays intact.
 fn check_batch_index(
     tx: &mut dyn Tx,
     b: &AuditBatch,

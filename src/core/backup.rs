@@ -998,14 +998,10 @@ impl Parser {
             }
             R_AUDIT_BATCH => {
                 let b = dec_batch(&mut d)?;
-                let n = b
-                    .last_seq
-                    .checked_sub(b.first_seq)
-                    .and_then(|d| d.checked_add(1))
-                    .ok_or_else(short)?;
-                self.sum.audit_records += n;
+                // the walk decodes exactly last_seq - first_seq + 1 records, or fails
                 let ok = self.walker().step_batch(&b, 0, &mut Vec::new()).is_some();
                 self.chain_holds(ok)?;
+                self.sum.audit_records += b.last_seq - b.first_seq + 1;
                 Rec::AuditBatch(b)
             }
             _ => {
