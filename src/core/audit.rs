@@ -1566,25 +1566,36 @@ mod hash_tests {
         assert_eq!(record_time(&b[..8]), None);
     }
 
-    /// Usage records chained through the borrowed path and records chained through
-    /// `append_in_tx` make one chain that `verify` accepts.
-    #[test]
-    fn borrowed_chaining_verifies() {
+    /// A new SQLite store in a folder of its own under the temporary directory.
+    fn temp_store(tag: &str) -> (std::path::PathBuf, crate::core::store::sqlite::SqliteStore) {
         let dir = std::env::temp_dir().join(format!(
-            "kms-chain-{}-{}",
+            "kms-{tag}-{}-{}",
             std::process::id(),
             crate::core::seal::hex(&crate::core::crypto::random_vec(6).unwrap())
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let st = crate::core::store::sqlite::SqliteStore::open(&dir.join("s.db")).unwrap();
-        let sid = b"0123456789abcdef";
-        let recs: Vec<AuditRecord> = (0..100)
+        (dir, st)
+    }
+
+    /// `n` usage records, a microsecond apart, with request ids r0, r1, ...
+    fn usage(n: i64) -> Vec<AuditRecord> {
+        (0..n)
             .map(|i| AuditRecord {
                 time: 1000 + i,
                 request_id: format!("r{i}"),
                 ..sample()
             })
-            .collect();
+            .collect()
+    }
+
+    /// Usage records chained through the borrowed path and records chained through
+    /// `append_in_tx` make one chain that `verify` accepts.
+    #[test]
+    fn borrowed_chaining_verifies() {
+        let (dir, st) = temp_store("chain");
+        let sid = b"0123456789abcdef";
+        let recs = usage(100);
         let views: Vec<RecordRef<'_>> = recs.iter().map(RecordRef::of).collect();
         let mut scratch = ChainScratch::default();
         crate::core::store::write(&st, |tx: &mut dyn Tx| {
@@ -1621,21 +1632,9 @@ mod hash_tests {
     /// its two limits (rows, batches) cuts a page; the walk of `verify` and of backups.
     #[test]
     fn trail_pages_hold_every_row_and_batch_once_in_order() {
-        let dir = std::env::temp_dir().join(format!(
-            "kms-pages-{}-{}",
-            std::process::id(),
-            crate::core::seal::hex(&crate::core::crypto::random_vec(6).unwrap())
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let st = crate::core::store::sqlite::SqliteStore::open(&dir.join("s.db")).unwrap();
+        let (dir, st) = temp_store("pages");
         let sid = b"0123456789abcdef";
-        let recs: Vec<AuditRecord> = (0..600)
-            .map(|i| AuditRecord {
-                time: 1000 + i,
-                request_id: format!("r{i}"),
-                ..sample()
-            })
-            .collect();
+        let recs = usage(600);
         let views: Vec<RecordRef<'_>> = recs.iter().map(RecordRef::of).collect();
         let mut scratch = ChainScratch::default();
         // runs of 1 to 3 rows between batches of 1 to 9 records: 100 batches in all
@@ -1724,21 +1723,9 @@ mod hash_tests {
     /// one; a change in either kind of batch is found.
     #[test]
     fn batches_of_both_link_kinds_make_one_chain() {
-        let dir = std::env::temp_dir().join(format!(
-            "kms-links-{}-{}",
-            std::process::id(),
-            crate::core::seal::hex(&crate::core::crypto::random_vec(6).unwrap())
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let st = crate::core::store::sqlite::SqliteStore::open(&dir.join("s.db")).unwrap();
+        let (dir, st) = temp_store("links");
         let sid = b"0123456789abcdef";
-        let recs: Vec<AuditRecord> = (0..20)
-            .map(|i| AuditRecord {
-                time: 1000 + i,
-                request_id: format!("r{i}"),
-                ..sample()
-            })
-            .collect();
+        let recs = usage(20);
         let v: Vec<RecordRef<'_>> = recs.iter().map(RecordRef::of).collect();
         let mut scratch = ChainScratch::default();
         // 1 row, 2-6 v2, 7-11 v3, 12 row, 13-17 v2, 18-22 v3
