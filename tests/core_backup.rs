@@ -264,3 +264,64 @@ fn backup_and_restore_need_the_store_management_role() {
     assert_eq!(e.kind(), ErrorKind::AccessDenied);
     assert!(out.is_empty());
 }
+
+#[test]
+fn a_backup_of_format_1_restores_and_its_trail_chains_on() {
+    // The records of a format-1 backup (tests/vectors/backup-format1.payload, written before
+    // usage batches were linked as a whole: every audit record stored one by one with its
+    // own hashes), wrapped as a backup file with the fuzzing key (the wrapping is today's;
+    // the records inside are format 1).
+    let payload = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/backup-format1.payload"
+    ))
+    .unwrap();
+    assert_eq!(
+        (payload[0], payload[5]),
+        (1, 1),
+        "an info record of format 1"
+    );
+    let secret = kms::fuzz_api::backup_secret();
+    let dst = TestStore::new();
+    let file = dst.dir.path().join("format1.kmsbak");
+    std::fs::write(
+        &file,
+        kms::fuzz_api::wrap_payload(&payload, &secret).unwrap(),
+    )
+    .unwrap();
+    let (t, to) = dst.open_owner();
+    let got = restore_from(&t, &to, &secret, &file).unwrap();
+    assert!(got.audit_records > 5, "{got:?}");
+    let rep = t.audit_verify(&to, Some(&[7u8; 32])).unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    // The restored records kept their own links, one after the other, up to the restore.
+    let all = t.audit_query(&to, &AuditFilter::default()).unwrap();
+    let restore = all.iter().position(|r| r.action == "restore").unwrap();
+    assert!(all[..=restore]
+        .windows(2)
+        .all(|p| p[1].prev_hash == p[0].hash && p[1].seq == p[0].seq + 1));
+    let old = t
+        .audit_query(
+            &to,
+            &AuditFilter {
+                action: Some("encrypt".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(!old.is_empty());
+    // What this store chains now links on, in batches linked as a whole, and verifies.
+    for i in 0..3 {
+        t.encrypt(&to, "app", format!("m{i}").as_bytes(), &ctx("a=1"))
+            .unwrap();
+    }
+    t.flush().unwrap();
+    let rep = t.audit_verify(&to, Some(&[7u8; 32])).unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    assert!(rep.records > got.audit_records + 3);
+    let all = t.audit_query(&to, &AuditFilter::default()).unwrap();
+    assert_eq!(
+        all.iter().filter(|r| r.action == "encrypt").count(),
+        old.len() + 3
+    );
+}
