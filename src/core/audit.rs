@@ -1237,8 +1237,8 @@ impl<'a> Reader<'a> {
         if n > MAX_RECORD {
             return Err(Error::integrity("audit record field too long"));
         }
-        std::str::from_utf8(self.take(n)?)
-            .map_err(|_| Error::integrity("audit record field is not UTF-8"))
+        crate::boundary::text::utf8(self.take(n)?)
+            .ok_or_else(|| Error::integrity("audit record field is not UTF-8"))
     }
     fn flag(&mut self) -> Result<bool> {
         match self.u8()? {

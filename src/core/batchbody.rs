@@ -184,7 +184,8 @@ impl<'a> Reader<'a> {
 
     /// A changed text field: UTF-8, and not the previous value.
     fn text(&mut self, prev: &str) -> Result<String> {
-        let s = std::str::from_utf8(self.bytes()?).map_err(|_| bad("text is not UTF-8"))?;
+        let s =
+            crate::boundary::text::utf8(self.bytes()?).ok_or_else(|| bad("text is not UTF-8"))?;
         Ok(changed(s, &prev)?.to_string())
     }
 

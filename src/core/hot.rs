@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::core::keys::KeyInfo;
 use crate::core::model::{GrantRecord, IdentityRecord, KeyRecord};
-use crate::core::perthread::{push_bounded, Copies, PerThread};
+use crate::core::perthread::{push_bounded, thread_slots, Copies, PerThread};
 use crate::core::service::{Caller, KeySel, Loaded};
 
 /// Entries a thread keeps per store handle; more keys in turn fall back to the shared cache.
@@ -120,6 +120,7 @@ impl Copies for HotSet {
         self.entries.clear();
         self.described.clear();
     }
+    thread_slots!(HotSet);
 }
 
 /// The hot sets of one store handle.

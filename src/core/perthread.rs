@@ -14,15 +14,33 @@
 //! store). A copy made by another process (a forked child's copy of its parent's memory)
 //! is never used.
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-/// What a thread keeps: emptied by every change.
+/// What a thread keeps: emptied by every change. Each kind has its own thread-local list of
+/// slots ([`Copies::slots`], declared with [`thread_slots!`]), so a look finds its slot already
+/// typed: no downcast on the per-operation path.
 pub(crate) trait Copies: Default + Send + 'static {
     fn clear(&mut self);
+    /// This kind's thread-local [`Slots`].
+    fn slots() -> &'static std::thread::LocalKey<Slots<Self>>;
 }
+
+/// Declares the thread-local [`Slots`] of a [`Copies`] kind and its `slots` method: used
+/// inside the kind's `impl Copies`.
+macro_rules! thread_slots {
+    ($t:ty) => {
+        fn slots() -> &'static std::thread::LocalKey<$crate::core::perthread::Slots<$t>> {
+            thread_local! {
+                static SLOTS: $crate::core::perthread::Slots<$t> =
+                    const { $crate::core::perthread::Slots::new() };
+            }
+            &SLOTS
+        }
+    };
+}
+pub(crate) use thread_slots;
 
 struct Slot<T> {
     /// The counter value and the process the copies were read at.
@@ -32,11 +50,15 @@ struct Slot<T> {
 }
 
 /// A thread's slot of one [`PerThread`], the owner's id and its closed flag.
-type Entry = (u64, Arc<dyn Any + Send + Sync>, Arc<AtomicBool>);
+type Entry<T> = (u64, Arc<Mutex<Slot<T>>>, Arc<AtomicBool>);
 
-thread_local! {
-    /// This thread's slots, one per [`PerThread`] it used.
-    static SLOTS: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+/// One thread's slots of every [`PerThread`] of one kind that it used.
+pub(crate) struct Slots<T>(RefCell<Vec<Entry<T>>>);
+
+impl<T> Slots<T> {
+    pub const fn new() -> Slots<T> {
+        Slots(RefCell::new(Vec::new()))
+    }
 }
 
 /// The per-thread copies of one piece of shared state.
@@ -92,11 +114,10 @@ impl<T: Copies> PerThread<T> {
     /// Runs `f` on this thread's copies when they are current. A nested look (from inside
     /// `f`) finds the slot taken and gets `None`.
     pub fn look<R>(&self, f: impl FnOnce(&T) -> Option<R>) -> Option<R> {
-        SLOTS
+        T::slots()
             .try_with(|slots| {
-                let slots = slots.try_borrow().ok()?;
+                let slots = slots.0.try_borrow().ok()?;
                 let (_, slot, _) = slots.iter().find(|(id, _, _)| *id == self.id)?;
-                let slot = slot.downcast_ref::<Mutex<Slot<T>>>()?;
                 let mut s = slot.try_lock().ok()?;
                 let now = self.generation();
                 let pid = crate::boundary::fork::pid();
@@ -115,14 +136,12 @@ impl<T: Copies> PerThread<T> {
     /// Adds to this thread's copies (its slot is made on first use) what `f` puts there,
     /// read when [`PerThread::generation`] was `seen`; nothing when a change came since.
     pub fn keep(&self, seen: u64, f: impl FnOnce(&mut T)) {
-        let _ = SLOTS.try_with(|slots| {
-            let Ok(mut slots) = slots.try_borrow_mut() else {
+        let _ = T::slots().try_with(|slots| {
+            let Ok(mut slots) = slots.0.try_borrow_mut() else {
                 return;
             };
-            let found = slots.iter().find(|(id, _, _)| *id == self.id);
-            let slot = match found.map(|(_, s, _)| s.clone().downcast::<Mutex<Slot<T>>>()) {
-                Some(Ok(s)) => s,
-                Some(Err(_)) => return,
+            let slot = match slots.iter().find(|(id, _, _)| *id == self.id) {
+                Some((_, s, _)) => s.clone(),
                 None => {
                     // a new owner for this thread: forget the slots of dropped ones
                     slots.retain(|(_, _, closed)| !closed.load(Ordering::Acquire));
@@ -188,6 +207,7 @@ mod tests {
         fn clear(&mut self) {
             self.0.clear();
         }
+        thread_slots!(Seen);
     }
 
     fn has(p: &PerThread<Seen>, x: u32) -> bool {
@@ -226,6 +246,6 @@ mod tests {
         let r = PerThread::<Seen>::new();
         r.keep(r.generation(), |s| s.0.push(6));
         assert!(has(&r, 6));
-        assert_eq!(SLOTS.with(|s| s.borrow().len()), 2);
+        assert_eq!(Seen::slots().with(|s| s.0.borrow().len()), 2);
     }
 }

@@ -944,8 +944,8 @@ impl Kms {
         used = put_decimal(&mut rid, used + 1, time.max(0) as u64);
         rid[used] = b'-';
         used = put_decimal(&mut rid, used + 1, n);
-        let request_id =
-            std::str::from_utf8(&rid[..used]).map_err(|_| Error::internal("request id"))?;
+        let request_id = crate::boundary::text::utf8(&rid[..used])
+            .ok_or_else(|| Error::internal("request id"))?;
         let context = if ctx.is_empty() {
             std::borrow::Cow::Borrowed("")
         } else {

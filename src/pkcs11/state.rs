@@ -10,7 +10,7 @@ use cryptoki_sys::*;
 use super::ffi::{self, Rv};
 use super::session::{Session, SessionEntry};
 use crate::core::audit::Durability;
-use crate::core::perthread::{push_bounded, Copies, PerThread};
+use crate::core::perthread::{push_bounded, thread_slots, Copies, PerThread};
 use crate::core::{Caller, Config, Kms};
 
 /// Who is logged in on a slot (shared by every session of the slot, as PKCS#11 says).
@@ -144,6 +144,7 @@ impl Copies for Kept {
         self.handles.clear();
         self.session_keys = None;
     }
+    thread_slots!(Kept);
 }
 
 static KEPT: LazyLock<PerThread<Kept>> = LazyLock::new(PerThread::new);
