@@ -453,25 +453,31 @@ pub fn matches(v: &View, tmpl: &[Attr]) -> bool {
 
 /// Whether a key shows on the token: not pending deletion or destroyed; session keys only
 /// to the application that made them.
-fn visible(k: &KeyRecord, own_session_keys: &[u64]) -> bool {
-    let session = k
-        .tags
-        .iter()
-        .any(|(a, b)| a == SESSION_TAG.0 && b == SESSION_TAG.1);
+/// The application's own session keys are read only for a session key (most are token
+/// keys).
+fn visible(k: &KeyRecord) -> Rv<bool> {
     let alive = matches!(
         k.state,
         KeyState::PreActive | KeyState::Active | KeyState::Suspended | KeyState::Deactivated
     );
-    alive && (!session || own_session_keys.contains(&k.id))
+    let session = || {
+        k.tags
+            .iter()
+            .any(|(a, b)| a == SESSION_TAG.0 && b == SESSION_TAG.1)
+    };
+    if !alive || !session() {
+        return Ok(alive);
+    }
+    state::is_own_session_key(k.id)
 }
 
 /// The objects a key shows as: each live version (primary first, then newer to older) as a
 /// secret key, or as a private and a public key.
-pub fn key_views(kms: &Kms, c: &Caller, key_id: u64, own: &[u64]) -> Rv<Vec<(ObjRef, View)>> {
+pub fn key_views(kms: &Kms, c: &Caller, key_id: u64) -> Rv<Vec<(ObjRef, View)>> {
     let info = kms
         .describe_key_cached(c, key_id)
         .map_err(on(Doing::Manage))?;
-    if !visible(&info.key, own) {
+    if !visible(&info.key)? {
         return Ok(Vec::new());
     }
     let mut versions: Vec<u32> = info
@@ -508,10 +514,6 @@ pub fn key_views(kms: &Kms, c: &Caller, key_id: u64, own: &[u64]) -> Rv<Vec<(Obj
     Ok(out)
 }
 
-fn own_session_keys() -> Rv<Vec<u64>> {
-    state::session_keys()
-}
-
 /// The view behind a handle, checked against the session's keyring and visibility.
 pub fn load(ctx: &Ctx, h: CK_OBJECT_HANDLE) -> Rv<(ObjRef, View)> {
     let c = ctx.caller()?;
@@ -524,25 +526,22 @@ pub fn load(ctx: &Ctx, h: CK_OBJECT_HANDLE) -> Rv<(ObjRef, View)> {
                 .map_err(|_| CKR_OBJECT_HANDLE_INVALID)?;
             Ok((r, View::Stored(o)))
         }
-        _ => {
-            let own = own_session_keys()?;
-            key_view(&ctx.kms, c, r, &own)
-                .map_err(|_| CKR_OBJECT_HANDLE_INVALID)?
-                .map(|v| (r, v))
-                .ok_or(CKR_OBJECT_HANDLE_INVALID)
-        }
+        _ => key_view(&ctx.kms, c, r)
+            .map_err(|_| CKR_OBJECT_HANDLE_INVALID)?
+            .map(|v| (r, v))
+            .ok_or(CKR_OBJECT_HANDLE_INVALID),
     }
 }
 
 /// The one view [`key_views`] would give for `r` (without building the others).
-fn key_view(kms: &Kms, c: &Caller, r: ObjRef, own: &[u64]) -> Rv<Option<View>> {
+fn key_view(kms: &Kms, c: &Caller, r: ObjRef) -> Rv<Option<View>> {
     let Some((key_id, version)) = r.key() else {
         return Ok(None);
     };
     let info = kms
         .describe_key_cached(c, key_id)
         .map_err(on(Doing::Manage))?;
-    if !visible(&info.key, own)
+    if !visible(&info.key)?
         || !info
             .versions
             .iter()
@@ -626,7 +625,7 @@ pub fn find_init(ctx: &Ctx, tmpl: Vec<Attr>) -> Rv<FindOp> {
             .map(|k| k.id)
             .collect();
         // Session keys keep their label outside the name index; there are few.
-        ids.extend(own_session_keys()?);
+        ids.extend(state::session_keys()?);
         KeySource::Ids(ids.into())
     } else if let Some(id) = &id {
         let mut wanted = vec![id.clone()];
@@ -735,14 +734,13 @@ pub fn find_next(ctx: &Ctx, op: &mut FindOp, max: usize) -> Rv<Vec<CK_OBJECT_HAN
             continue;
         }
         let c = ctx.caller()?;
-        let own = own_session_keys()?;
         let mut seen = std::collections::HashSet::new();
         for id in batch {
             if !seen.insert(id) {
                 continue;
             }
             // A key that vanished or is not describable by this identity is skipped.
-            let Ok(views) = key_views(&ctx.kms, c, id, &own) else {
+            let Ok(views) = key_views(&ctx.kms, c, id) else {
                 continue;
             };
             for (r, v) in views {

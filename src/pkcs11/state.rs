@@ -178,6 +178,14 @@ pub fn resolve(h: CK_OBJECT_HANDLE) -> Rv<ObjRef> {
 }
 
 /// The ids of the session keys (`CKA_TOKEN` false) of every open session.
+/// Whether key `id` is one of this application's session keys (without copying the list).
+pub fn is_own_session_key(id: u64) -> Rv<bool> {
+    if let Some(b) = copied(|c| c.session_keys.as_ref().map(|k| k.contains(&id))) {
+        return Ok(b);
+    }
+    Ok(session_keys()?.contains(&id))
+}
+
 pub fn session_keys() -> Rv<Vec<u64>> {
     if let Some(k) = copied(|c| c.session_keys.clone()) {
         return Ok(k);
