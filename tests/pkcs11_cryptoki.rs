@@ -125,9 +125,7 @@ fn cryptoki_end_to_end() {
     std::env::set_var("KMS_STORE", &store);
     std::env::set_var("KMS_MIN_DELETION_DAYS", "0");
     std::env::set_var("KMS_LOCKOUT_THRESHOLD", "3");
-    let p = Pkcs11::new(common::lib_dir().join("libkms.so")).unwrap();
-    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
+    let p = common::pkcs11_module();
     assert_eq!(
         rv(
             p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))

@@ -5,7 +5,7 @@
 
 mod common;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags};
 use cryptoki::error::{Error, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::Attribute;
@@ -20,9 +20,7 @@ fn forked_child_must_reinitialise() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("kms.db");
     std::env::set_var("KMS_STORE", &store);
-    let p = Pkcs11::new(common::lib_dir().join("libkms.so")).unwrap();
-    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
+    let p = common::pkcs11_module();
     let owner = std::fs::read_to_string(format!("{}.owner", store.display())).unwrap();
     let slot = p.get_slots_with_token().unwrap()[0];
     let s = p.open_rw_session(slot).unwrap();

@@ -11,7 +11,7 @@
 mod common;
 mod scan;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::Pkcs11;
 use cryptoki::error::{Error, RvError};
 use cryptoki::session::UserType;
 use cryptoki::slot::Slot;
@@ -58,9 +58,7 @@ fn pins_stay_out_of_the_store_and_guessing_locks_out() {
     std::env::remove_var("KMS_LOCKOUT_THRESHOLD");
     std::env::remove_var("KMS_PASSPHRASE");
     std::env::remove_var("KMS_MASTER_KEY_FILE");
-    let p = Pkcs11::new(common::lib_dir().join("libkms.so")).unwrap();
-    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
+    let p = common::pkcs11_module();
 
     // ---- every way a PIN is set
     let free = Slot::try_from(0x7fff_ffffu64).unwrap();

@@ -6,7 +6,6 @@
 
 mod common;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
@@ -62,9 +61,7 @@ fn secrets_are_data_objects() {
         .unwrap();
     }
     std::env::set_var("KMS_STORE", &path);
-    let p = Pkcs11::new(common::lib_dir().join("libkms.so")).unwrap();
-    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
+    let p = common::pkcs11_module();
     let slot = p
         .get_slots_with_token()
         .unwrap()

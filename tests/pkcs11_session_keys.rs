@@ -8,9 +8,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
@@ -62,27 +60,21 @@ fn round_trip(s: &Session, key: ObjectHandle) {
     assert_eq!(pt, b"session data");
 }
 
-/// The labels of the secret keys another process (pkcs11-tool) sees on the token.
+/// The secret keys another application on the token (pkcs11-tool, another process) lists.
 fn seen_by_another_application(store: &Path) -> String {
-    assert!(
-        common::have_tool("pkcs11-tool"),
-        "pkcs11-tool not found: install OpenSC (Debian package `opensc`) to run this test"
-    );
-    let out = Command::new("pkcs11-tool")
-        .env("KMS_STORE", store)
-        .arg("--module")
-        .arg(common::lib_dir().join("libkms.so"))
-        .args(["--token-label", "sesskeys", "--login", "--pin", "user-pin"])
-        .args(["--list-objects", "--type", "secrkey"])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "pkcs11-tool failed:\n{text}");
-    text
+    common::pkcs11_tool(
+        store,
+        &[
+            "--token-label",
+            "sesskeys",
+            "--login",
+            "--pin",
+            "user-pin",
+            "--list-objects",
+            "--type",
+            "secrkey",
+        ],
+    )
 }
 
 #[test]
@@ -90,9 +82,7 @@ fn session_keys_belong_to_their_application_and_end_with_their_session() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("kms.db");
     std::env::set_var("KMS_STORE", &store);
-    let p = Pkcs11::new(common::lib_dir().join("libkms.so")).unwrap();
-    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
+    let p = common::pkcs11_module();
     let free = p
         .get_slots_with_token()
         .unwrap()

@@ -7,34 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-
-fn tool() -> &'static str {
-    let ok = Command::new("pkcs11-tool").arg("--help").output().is_ok();
-    assert!(
-        ok,
-        "pkcs11-tool not found: install OpenSC (Debian package `opensc`) to run this test"
-    );
-    "pkcs11-tool"
-}
 
 fn run(store: &Path, args: &[&str]) -> String {
-    let lib = common::lib_dir().join("libkms.so");
-    let out = Command::new(tool())
-        .env("KMS_STORE", store)
-        .env("KMS_MIN_DELETION_DAYS", "0")
-        .arg("--module")
-        .arg(&lib)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "pkcs11-tool {args:?} failed:\n{text}");
-    text
+    common::pkcs11_tool(store, args)
 }
 
 #[test]

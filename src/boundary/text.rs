@@ -1,4 +1,4 @@
-//! Text from bytes on the audit trail's read paths (journal records, batch bodies).
+//! Text from bytes on the audit trail's paths (journal records, batch bodies, request ids).
 //!
 //! `std::str::from_utf8` is an out-of-line call whose result comes back through memory; read
 //! back at once, that costs a store-forwarding stall per field, and a usage record has six

@@ -452,9 +452,8 @@ pub fn matches(v: &View, tmpl: &[Attr]) -> bool {
 }
 
 /// Whether a key shows on the token: not pending deletion or destroyed; session keys only
-/// to the application that made them.
-/// The application's own session keys are read only for a session key (most are token
-/// keys).
+/// to the application that made them (whose list is read only for a session key: most keys
+/// are token keys).
 fn visible(k: &KeyRecord) -> Rv<bool> {
     let alive = matches!(
         k.state,

@@ -154,3 +154,39 @@ pub fn assert_passed(name: &str, how: &str, out: &Output) {
 pub fn have_tool(tool: &str) -> bool {
     Command::new(tool).arg("--version").output().is_ok()
 }
+
+/// The release libkms.so loaded as a PKCS#11 module through the `cryptoki` crate and
+/// initialised (OS locking); the store comes from the environment (`KMS_STORE` ...), set
+/// before this call.
+pub fn pkcs11_module() -> cryptoki::context::Pkcs11 {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    let p = Pkcs11::new(lib_dir().join("libkms.so")).expect("load libkms.so");
+    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .expect("C_Initialize");
+    p
+}
+
+/// Runs OpenSC's `pkcs11-tool` on the release libkms.so with the store at `store` (another
+/// process, so another PKCS#11 application); fails when the tool is missing or fails, and
+/// returns what it printed.
+pub fn pkcs11_tool(store: &Path, args: &[&str]) -> String {
+    assert!(
+        have_tool("pkcs11-tool"),
+        "pkcs11-tool not found: install OpenSC (Debian package `opensc`) to run this test"
+    );
+    let out = Command::new("pkcs11-tool")
+        .env("KMS_STORE", store)
+        .env("KMS_MIN_DELETION_DAYS", "0")
+        .arg("--module")
+        .arg(lib_dir().join("libkms.so"))
+        .args(args)
+        .output()
+        .expect("run pkcs11-tool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "pkcs11-tool {args:?} failed:\n{text}");
+    text
+}
