@@ -1428,6 +1428,34 @@ mod tests {
     }
 
     #[test]
+    fn text_fields_that_are_not_utf8_are_refused() {
+        // ASCII text (the inline check) and multi-byte text (the full check) both read back;
+        // a byte that breaks either is refused
+        for identity in ["owner", "\u{fc}ber-\u{e9}t\u{e9}"] {
+            let r = AuditRecord {
+                identity: identity.into(),
+                ..extreme()
+            };
+            for b in [
+                encode_record(&r, None, None),
+                encode_record_v1(&r, None, None),
+            ] {
+                assert_eq!(decode_record(&b).unwrap().0, r);
+                let at = b
+                    .windows(identity.len())
+                    .position(|w| w == identity.as_bytes())
+                    .unwrap();
+                for (i, bad) in [(0, 0xff), (1, 0xfe), (identity.len() - 1, 0xc3)] {
+                    let mut x = b.clone();
+                    x[at + i] = bad;
+                    let e = decode_record(&x).unwrap_err();
+                    assert!(e.to_string().contains("not UTF-8"), "{identity} [{i}]: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn codec_2_refuses_numbers_not_in_their_shortest_form_or_too_wide() {
         let r = AuditRecord {
             keyring: 5,

@@ -451,6 +451,21 @@ mod tests {
     }
 
     #[test]
+    fn text_that_is_not_utf8_is_refused() {
+        let mut recs = sample();
+        recs[1].identity = "\u{fc}ber".into();
+        let b = body(&recs);
+        assert_eq!(decode(&b, recs.len() as u64).unwrap(), recs);
+        for text in [&b"tenant=acme"[..], "\u{fc}ber".as_bytes()] {
+            let at = b.windows(text.len()).position(|w| w == text).unwrap();
+            let mut x = b.clone();
+            x[at + 1] = 0xff;
+            let e = decode(&x, recs.len() as u64).unwrap_err();
+            assert!(e.to_string().contains("not UTF-8"), "{e}");
+        }
+    }
+
+    #[test]
     fn version_1_bodies_are_read() {
         let recs = sample();
         let mut v1 = Vec::new();
