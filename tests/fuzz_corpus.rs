@@ -14,7 +14,7 @@ use kms::core::audit::{decode_record, encode_record, encode_record_v1, expand_ba
 use kms::core::backup::verify_backup;
 use kms::core::batchbody;
 use kms::core::ciphertext::Header;
-use kms::core::journal::parse_entries;
+use kms::core::journal::{decode_entries, encode_entries, parse_entries};
 use kms::core::seal::{hex, load_key_file, unhex, KdfParams, Sealer};
 use kms::core::*;
 use kms::fuzz_api::pkcs11_sys::*;
@@ -247,20 +247,26 @@ fn audit_seeds_decode() {
     let records = k.audit_query(&o, &AuditFilter::default()).unwrap();
     assert!(records.len() >= 4);
     let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut journal = Vec::new();
+    let mut journal_whole = Vec::new();
     let mut journal_ieee = Vec::new();
+    let mut uses = Vec::new();
     for (i, r) in records.iter().rev().take(3).enumerate() {
         let use_of = r.key_id.zip(r.key_version);
         let b = encode_record(r, use_of, None);
-        journal.extend(fuzz_api::journal_frame(&b));
+        journal_whole.extend(fuzz_api::journal_frame(&b));
         journal_ieee.extend(journal_entry_v1(&encode_record_v1(r, use_of, None)));
         seeds.push((format!("record-{i}-{}-{}", r.action, r.outcome.name()), b));
+        uses.push((r.clone(), use_of, None));
     }
     let granted = encode_record(&records[0], None, Some(3));
-    journal.extend(fuzz_api::journal_frame(&granted));
+    journal_whole.extend(fuzz_api::journal_frame(&granted));
+    uses.push((records[0].clone(), None, Some(3)));
     seeds.push(("record-grant-use".into(), granted));
-    seeds.push(("journal".into(), journal));
-    // entries as versions before CRC-32C wrote them, still read
+    // delta entries, as journals are written now
+    seeds.push(("journal".into(), encode_entries(&uses).unwrap()));
+    // entries as earlier versions wrote them, still read: whole codec-2 records, and
+    // codec-1 records checked with CRC-32
+    seeds.push(("journal-whole".into(), journal_whole));
     seeds.push(("journal-ieee".into(), journal_ieee));
     // batches as the store keeps them: the record count, then the body; the store writes
     // version 3 and reads versions 2 (the same entries) and 1 (each record, no use counts,
@@ -296,12 +302,10 @@ fn audit_seeds_decode() {
                 expand_batch(&b, &[1; 16], &Vec::new()).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(recs.len() >= 4, "{name}");
         } else if name.starts_with("seed-journal") {
-            let (entries, end) = parse_entries(&seed);
+            let (recs, end) = decode_entries(&seed).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(end, seed.len(), "{name}");
-            assert!(entries.len() >= 2, "{name}");
-            for e in entries {
-                decode_record(e).unwrap();
-            }
+            assert_eq!(end, parse_entries(&seed).1, "{name}");
+            assert!(recs.len() >= 2, "{name}");
         } else {
             decode_record(&seed).unwrap_or_else(|e| panic!("{name}: {e}"));
         }

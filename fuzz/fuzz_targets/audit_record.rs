@@ -1,16 +1,18 @@
 //! The audit-record codec of the usage journal (`kms::core::audit::decode_record`), the
-//! journal's entry framing (`kms::core::journal::parse_entries`) and the stored batch of
-//! usage records (`kms::core::audit::expand_batch`). The input is read as one encoded record
-//! and as a journal file (whatever decodes must re-encode to its bytes), and as a batch: the
-//! first byte is the number of records the batch claims, the rest its body; whatever expands
-//! must be that many records, numbered, and linked one after the other (versions 1 and 2) or
-//! all carrying the batch's link (version 3), and a body of versions 2 and 3 that decodes
-//! must be the encoding of what it decodes to.
+//! journal's entry framing and records (`kms::core::journal::parse_entries`,
+//! `decode_entries`) and the stored batch of usage records (`kms::core::audit::expand_batch`).
+//! The input is read as one encoded record and as a journal file (whatever decodes must
+//! re-encode to its bytes; a file's records, written again as delta entries, must decode to
+//! the same records), and as a batch: the first byte is the number of records the batch
+//! claims, the rest its body; whatever expands must be that many records, numbered, and
+//! linked one after the other (versions 1 and 2) or all carrying the batch's link (version
+//! 3), and a body of versions 2 and 3 that decodes must be the encoding of what it decodes
+//! to.
 #![no_main]
 
 use kms::core::audit::{decode_record, encode_record, encode_record_v1, expand_batch, RecordRef};
 use kms::core::batchbody;
-use kms::core::journal::parse_entries;
+use kms::core::journal::{decode_entries, encode_entries, parse_entries};
 use kms::core::model::AuditBatch;
 use libfuzzer_sys::fuzz_target;
 
@@ -71,6 +73,14 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(end, entries.iter().map(|e| e.len() + 9).sum::<usize>());
     for e in entries {
         round_trip(e);
+    }
+    // Read as a journal file's records: whatever decodes writes back as delta entries that
+    // decode to the same records.
+    if let Ok((recs, end2)) = decode_entries(data) {
+        assert_eq!(end2, end);
+        if let Ok(again) = encode_entries(&recs) {
+            assert_eq!(decode_entries(&again).unwrap(), (recs, again.len()));
+        }
     }
     batch(data);
 });

@@ -186,14 +186,14 @@ pub fn term_action(action: &str) -> Vec<u8> {
 
 /// What the index of a batch says about its records: the distinct terms (sorted) and the
 /// time range.
-struct BatchIndex {
+pub(crate) struct BatchIndex {
     terms: std::collections::HashSet<Vec<u8>, std::hash::BuildHasherDefault<CacheHasher>>,
     min_time: i64,
     max_time: i64,
 }
 
 impl BatchIndex {
-    fn new() -> BatchIndex {
+    pub(crate) fn new() -> BatchIndex {
         BatchIndex {
             terms: Default::default(),
             min_time: i64::MAX,
@@ -206,14 +206,24 @@ impl BatchIndex {
         let mut buf = Vec::new();
         let mut prev = None;
         for r in records.iter().map(RecordRef::of) {
-            index.add(&r, prev.as_ref(), &mut buf);
+            index.add(
+                &r,
+                prev.as_ref().map(|p| batchbody::Changed::between(p, &r)),
+                &mut buf,
+            );
             prev = Some(r);
         }
         index
     }
 
-    /// Adds record `r`, which follows `prev` (whose terms are in already).
-    fn add(&mut self, r: &RecordRef<'_>, prev: Option<&RecordRef<'_>>, buf: &mut Vec<u8>) {
+    /// Adds record `r`, which differs from the record before it (whose terms are in
+    /// already) as `changed` says; `None` for a record whose terms may all be new.
+    pub(crate) fn add(
+        &mut self,
+        r: &RecordRef<'_>,
+        changed: Option<batchbody::Changed>,
+        buf: &mut Vec<u8>,
+    ) {
         self.min_time = self.min_time.min(r.time);
         self.max_time = self.max_time.max(r.time);
         let mut term = |tag: u8, v: &[u8]| {
@@ -224,22 +234,25 @@ impl BatchIndex {
                 self.terms.insert(buf.clone());
             }
         };
-        if let Some(k) = r
-            .key_id
-            .filter(|k| prev.is_none_or(|p| p.key_id != Some(*k)))
-        {
+        let all = batchbody::Changed {
+            key_id: true,
+            identity: true,
+            action: true,
+        };
+        let changed = changed.unwrap_or(all);
+        if let Some(k) = r.key_id.filter(|_| changed.key_id) {
             term(b'k', &k.to_be_bytes());
         }
-        if prev.is_none_or(|p| p.identity != r.identity) {
+        if changed.identity {
             term(b'i', r.identity.as_bytes());
         }
-        if prev.is_none_or(|p| p.action != r.action) {
+        if changed.action {
             term(b'a', r.action.as_bytes());
         }
     }
 
-    fn sorted_terms(self) -> Vec<Vec<u8>> {
-        let mut t: Vec<Vec<u8>> = self.terms.into_iter().collect();
+    fn sorted_terms(&self) -> Vec<Vec<u8>> {
+        let mut t: Vec<Vec<u8>> = self.terms.iter().cloned().collect();
         t.sort();
         t
     }
@@ -257,17 +270,32 @@ pub fn append_batch_in_tx(
     if records.is_empty() {
         return Ok(());
     }
-    let (head_seq, head) = tx.audit_head()?;
     let ChainScratch { body, term } = scratch;
     let mut index = BatchIndex::new();
     let mut prev_ref: Option<&RecordRef<'_>> = None;
     for r in records {
-        index.add(r, prev_ref, term);
+        index.add(r, prev_ref.map(|p| batchbody::Changed::between(p, r)), term);
         prev_ref = Some(r);
     }
     body.clear();
     batchbody::encode(body, records, batchbody::V3);
-    let (first_seq, last_seq) = (head_seq + 1, head_seq + records.len() as u64);
+    append_body_in_tx(tx, store_id, body, records.len() as u64, &index)
+}
+
+/// Chains a version-3 body of `count` records, with their `index`, after the current head
+/// as one batch row. `body` is left as it was.
+pub(crate) fn append_body_in_tx(
+    tx: &mut dyn Tx,
+    store_id: &[u8],
+    body: &mut Vec<u8>,
+    count: u64,
+    index: &BatchIndex,
+) -> Result<()> {
+    if count == 0 {
+        return Ok(());
+    }
+    let (head_seq, head) = tx.audit_head()?;
+    let (first_seq, last_seq) = (head_seq + 1, head_seq + count);
     let hash = batch_link(store_id, &head, first_seq, last_seq, body);
     let batch = AuditBatch {
         first_seq,
@@ -1122,7 +1150,7 @@ pub fn encode_into(
 
 /// The record codecs' writer: codec 1 (`wide`) stores numbers at fixed width (u64, u32)
 /// and lengths as u32; codec 2 stores them as LEB128 varints. The time is 8 bytes in both,
-/// right after the codec byte, so the merge reads it without decoding.
+/// right after the codec byte.
 struct Writer<'a> {
     o: &'a mut Vec<u8>,
     wide: bool,
@@ -1318,16 +1346,6 @@ pub fn decode_record_ref(b: &[u8]) -> Result<DecodedRef<'_>> {
     ))
 }
 
-/// The time field of an encoded usage record (the merge key), without decoding the rest;
-/// `None` if the encoding is too short or of an unknown codec.
-pub fn record_time(b: &[u8]) -> Option<i64> {
-    if !matches!(b.first(), Some(1 | 2)) {
-        return None;
-    }
-    let t: [u8; 8] = b.get(1..9)?.try_into().ok()?;
-    Some(i64::from_be_bytes(t))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1392,7 +1410,6 @@ mod tests {
                 (1u8, encode_record_v1(&r, use_of, grant)),
             ] {
                 assert_eq!(b[0], codec);
-                assert_eq!(record_time(&b), Some(r.time));
                 assert_eq!(decode_record(&b).unwrap(), (r.clone(), use_of, grant));
                 for n in 0..b.len() {
                     assert!(decode_record(&b[..n]).is_err(), "codec {codec}, {n} bytes");
@@ -1582,7 +1599,6 @@ mod hash_tests {
         let (v, u2, g2) = decode_record_ref(&b).unwrap();
         assert_eq!(d, r);
         assert_eq!((u, g), (u2, g2));
-        assert_eq!(record_time(&b), Some(r.time));
         let mut m = Vec::new();
         assert_eq!(
             record_hash_ref(&mut m, b"s", b"p", 5, &v).to_vec(),
@@ -1591,7 +1607,6 @@ mod hash_tests {
         for n in 0..b.len() {
             assert!(decode_record_ref(&b[..n]).is_err());
         }
-        assert_eq!(record_time(&b[..8]), None);
     }
 
     /// A new SQLite store in a folder of its own under the temporary directory.
@@ -1730,7 +1745,12 @@ mod hash_tests {
         let mut index = BatchIndex::new();
         for (i, r) in records.iter().enumerate() {
             prev = record_hash_ref(&mut m, sid, &prev, head_seq + 1 + i as u64, r).to_vec();
-            index.add(r, i.checked_sub(1).map(|j| &records[j]), &mut term);
+            index.add(
+                r,
+                i.checked_sub(1)
+                    .map(|j| batchbody::Changed::between(&records[j], r)),
+                &mut term,
+            );
         }
         let mut body = Vec::new();
         batchbody::encode(&mut body, records, batchbody::V2);

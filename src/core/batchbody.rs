@@ -73,6 +73,35 @@ fn outcome_code(o: Outcome) -> u8 {
     }
 }
 
+/// Whether two short texts are equal, compared inline: the fields of a usage record are a
+/// few bytes long and mostly equal to the previous record's, and the library call `==`
+/// makes costs more than the comparison (measured on the journal's write path).
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        if u64::from_ne_bytes(x.try_into().unwrap_or([0; 8]))
+            != u64::from_ne_bytes(y.try_into().unwrap_or([0; 8]))
+        {
+            return false;
+        }
+    }
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    let mut i = 0;
+    while i < ra.len() {
+        if ra[i] != rb[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
@@ -84,61 +113,93 @@ pub fn encode(out: &mut Vec<u8>, records: &[RecordRef<'_>], version: u8) {
     out.push(version);
     let mut p = &EMPTY;
     for r in records {
-        let mut mask = 0;
-        let changed = [
-            (r.keyring != p.keyring, KEYRING),
-            (r.identity != p.identity, IDENTITY),
-            (r.action != p.action, ACTION),
-            (r.key_id != p.key_id, KEY_ID),
-            (r.key_version != p.key_version, KEY_VERSION),
-            (r.outcome != p.outcome, OUTCOME),
-            (r.error != p.error, ERROR),
-            (r.context != p.context, CONTEXT),
-            (r.pid != p.pid, PID),
-            (r.detail != p.detail, DETAIL),
-        ];
-        for (c, bit) in changed {
-            if c {
-                mask |= bit;
-            }
-        }
-        put_varint(out, mask);
-        let dt = r.time.wrapping_sub(p.time);
-        put_varint(out, ((dt << 1) ^ (dt >> 63)) as u64);
-        if mask & KEYRING != 0 {
-            put_varint(out, r.keyring);
-        }
-        for (bit, s) in [(IDENTITY, r.identity), (ACTION, r.action)] {
-            if mask & bit != 0 {
-                put_bytes(out, s.as_bytes());
-            }
-        }
-        if mask & KEY_ID != 0 {
-            put_option(out, r.key_id);
-        }
-        if mask & KEY_VERSION != 0 {
-            put_option(out, r.key_version.map(u64::from));
-        }
-        if mask & OUTCOME != 0 {
-            out.push(outcome_code(r.outcome));
-        }
-        for (bit, s) in [(ERROR, r.error), (CONTEXT, r.context)] {
-            if mask & bit != 0 {
-                put_bytes(out, s.as_bytes());
-            }
-        }
-        if mask & PID != 0 {
-            put_varint(out, u64::from(r.pid));
-        }
-        if mask & DETAIL != 0 {
-            put_bytes(out, r.detail.as_bytes());
-        }
-        let (prev_id, id) = (p.request_id.as_bytes(), r.request_id.as_bytes());
-        let shared = common_prefix(prev_id, id);
-        put_varint(out, shared as u64);
-        put_bytes(out, &id[shared..]);
+        encode_entry(out, p, r);
         p = r;
     }
+}
+
+/// The record every body's first entry is the difference from.
+pub fn empty() -> RecordRef<'static> {
+    EMPTY
+}
+
+/// Makes `prev` the record `r` (reusing its text buffers): the record the next entry follows.
+pub fn follow(prev: &mut AuditRecord, r: &RecordRef<'_>) {
+    fn set(field: &mut String, v: &str) {
+        if !same(field, v) {
+            field.clear();
+            field.push_str(v);
+        }
+    }
+    prev.time = r.time;
+    prev.keyring = r.keyring;
+    set(&mut prev.identity, r.identity);
+    set(&mut prev.action, r.action);
+    prev.key_id = r.key_id;
+    prev.key_version = r.key_version;
+    prev.outcome = r.outcome;
+    set(&mut prev.error, r.error);
+    set(&mut prev.context, r.context);
+    prev.pid = r.pid;
+    set(&mut prev.request_id, r.request_id);
+    set(&mut prev.detail, r.detail);
+}
+
+/// Appends the entry of record `r` following record `p` (an entry holds what changed).
+pub fn encode_entry(out: &mut Vec<u8>, p: &RecordRef<'_>, r: &RecordRef<'_>) {
+    let mut mask = 0;
+    let changed = [
+        (r.keyring != p.keyring, KEYRING),
+        (!same(r.identity, p.identity), IDENTITY),
+        (!same(r.action, p.action), ACTION),
+        (r.key_id != p.key_id, KEY_ID),
+        (r.key_version != p.key_version, KEY_VERSION),
+        (r.outcome != p.outcome, OUTCOME),
+        (!same(r.error, p.error), ERROR),
+        (!same(r.context, p.context), CONTEXT),
+        (r.pid != p.pid, PID),
+        (!same(r.detail, p.detail), DETAIL),
+    ];
+    for (c, bit) in changed {
+        if c {
+            mask |= bit;
+        }
+    }
+    put_varint(out, mask);
+    let dt = r.time.wrapping_sub(p.time);
+    put_varint(out, ((dt << 1) ^ (dt >> 63)) as u64);
+    if mask & KEYRING != 0 {
+        put_varint(out, r.keyring);
+    }
+    for (bit, s) in [(IDENTITY, r.identity), (ACTION, r.action)] {
+        if mask & bit != 0 {
+            put_bytes(out, s.as_bytes());
+        }
+    }
+    if mask & KEY_ID != 0 {
+        put_option(out, r.key_id);
+    }
+    if mask & KEY_VERSION != 0 {
+        put_option(out, r.key_version.map(u64::from));
+    }
+    if mask & OUTCOME != 0 {
+        out.push(outcome_code(r.outcome));
+    }
+    for (bit, s) in [(ERROR, r.error), (CONTEXT, r.context)] {
+        if mask & bit != 0 {
+            put_bytes(out, s.as_bytes());
+        }
+    }
+    if mask & PID != 0 {
+        put_varint(out, u64::from(r.pid));
+    }
+    if mask & DETAIL != 0 {
+        put_bytes(out, r.detail.as_bytes());
+    }
+    let (prev_id, id) = (p.request_id.as_bytes(), r.request_id.as_bytes());
+    let shared = common_prefix(prev_id, id);
+    put_varint(out, shared as u64);
+    put_bytes(out, &id[shared..]);
 }
 
 /// Reads a version-2 body; every malformed or non-canonical input is an error.
@@ -182,11 +243,15 @@ impl<'a> Reader<'a> {
         self.take(n as usize)
     }
 
-    /// A changed text field: UTF-8, and not the previous value.
-    fn text(&mut self, prev: &str) -> Result<String> {
+    /// A changed text field, into `field` (which holds the previous value): UTF-8, and not
+    /// the previous value.
+    fn text(&mut self, field: &mut String) -> Result<()> {
         let s =
             crate::boundary::text::utf8(self.bytes()?).ok_or_else(|| bad("text is not UTF-8"))?;
-        Ok(changed(s, &prev)?.to_string())
+        changed(s, &field.as_str())?;
+        field.clear();
+        field.push_str(s);
+        Ok(())
     }
 
     fn option(&mut self) -> Result<Option<u64>> {
@@ -246,77 +311,123 @@ fn decode_v1(body: &[u8], want: u64) -> Result<Vec<AuditRecord>> {
 }
 
 fn decode_v2(body: &[u8], want: u64) -> Result<Vec<AuditRecord>> {
-    let mut rd = Reader { b: body, at: 1 };
+    let mut at = 1;
     let mut out: Vec<AuditRecord> = Vec::with_capacity(want.min(body.len() as u64) as usize);
     let mut cur = EMPTY.to_record(0, Vec::new(), Vec::new());
-    while rd.at < body.len() {
+    while at < body.len() {
         if out.len() as u64 >= want {
             return Err(bad("more records than the batch holds"));
         }
-        let mask = rd.varint()?;
-        if mask & !ALL != 0 {
-            return Err(bad("unknown field"));
-        }
-        let z = rd.varint()?;
-        cur.time = cur.time.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
-        if mask & KEYRING != 0 {
-            cur.keyring = changed(rd.varint()?, &cur.keyring)?;
-        }
-        if mask & IDENTITY != 0 {
-            cur.identity = rd.text(&cur.identity)?;
-        }
-        if mask & ACTION != 0 {
-            cur.action = rd.text(&cur.action)?;
-        }
-        if mask & KEY_ID != 0 {
-            cur.key_id = changed(rd.option()?, &cur.key_id)?;
-        }
-        if mask & KEY_VERSION != 0 {
-            let v = match rd.option()? {
-                Some(v) => Some(u32::try_from(v).map_err(|_| bad("key version too large"))?),
-                None => None,
-            };
-            cur.key_version = changed(v, &cur.key_version)?;
-        }
-        if mask & OUTCOME != 0 {
-            let o = match rd.byte()? {
-                0 => Outcome::Ok,
-                1 => Outcome::Denied,
-                2 => Outcome::Error,
-                _ => return Err(bad("malformed outcome")),
-            };
-            cur.outcome = changed(o, &cur.outcome)?;
-        }
-        if mask & ERROR != 0 {
-            cur.error = rd.text(&cur.error)?;
-        }
-        if mask & CONTEXT != 0 {
-            cur.context = rd.text(&cur.context)?;
-        }
-        if mask & PID != 0 {
-            let v = u32::try_from(rd.varint()?).map_err(|_| bad("pid too large"))?;
-            cur.pid = changed(v, &cur.pid)?;
-        }
-        if mask & DETAIL != 0 {
-            cur.detail = rd.text(&cur.detail)?;
-        }
-        let shared = rd.varint()?;
-        let suffix = rd.bytes()?;
-        let prev = cur.request_id.as_bytes();
-        if shared > prev.len() as u64 {
-            return Err(bad("request id shares more than the previous one has"));
-        }
-        let shared = shared as usize;
-        let mut id = Vec::with_capacity(shared + suffix.len());
-        id.extend_from_slice(&prev[..shared]);
-        id.extend_from_slice(suffix);
-        if common_prefix(prev, &id) != shared || id.len() > MAX_RECORD {
-            return Err(bad("request id not in its shortest form"));
-        }
-        cur.request_id = String::from_utf8(id).map_err(|_| bad("text is not UTF-8"))?;
+        decode_entry(body, &mut at, &mut cur)?;
         out.push(cur.clone());
     }
     Ok(out)
+}
+
+/// What an entry says changed besides the time and the request id: whether its key id,
+/// identity or action differ from the previous record's (the terms a batch is indexed by).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Changed {
+    pub key_id: bool,
+    pub identity: bool,
+    pub action: bool,
+}
+
+impl Changed {
+    /// What differs between `p` and the record `r` after it.
+    pub fn between(p: &RecordRef<'_>, r: &RecordRef<'_>) -> Changed {
+        Changed {
+            key_id: p.key_id != r.key_id,
+            identity: p.identity != r.identity,
+            action: p.action != r.action,
+        }
+    }
+}
+
+/// Reads the entry at `*at` of `b` into `cur`, which holds the record before it, and moves
+/// `*at` past it. Every malformed or non-canonical entry is an error (`cur` is then
+/// unspecified).
+pub fn decode_entry(b: &[u8], at: &mut usize, cur: &mut AuditRecord) -> Result<Changed> {
+    let mut rd = Reader { b, at: *at };
+    let mask = rd.varint()?;
+    if mask & !ALL != 0 {
+        return Err(bad("unknown field"));
+    }
+    let z = rd.varint()?;
+    cur.time = cur.time.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
+    if mask & KEYRING != 0 {
+        cur.keyring = changed(rd.varint()?, &cur.keyring)?;
+    }
+    if mask & IDENTITY != 0 {
+        rd.text(&mut cur.identity)?;
+    }
+    if mask & ACTION != 0 {
+        rd.text(&mut cur.action)?;
+    }
+    if mask & KEY_ID != 0 {
+        cur.key_id = changed(rd.option()?, &cur.key_id)?;
+    }
+    if mask & KEY_VERSION != 0 {
+        let v = match rd.option()? {
+            Some(v) => Some(u32::try_from(v).map_err(|_| bad("key version too large"))?),
+            None => None,
+        };
+        cur.key_version = changed(v, &cur.key_version)?;
+    }
+    if mask & OUTCOME != 0 {
+        let o = match rd.byte()? {
+            0 => Outcome::Ok,
+            1 => Outcome::Denied,
+            2 => Outcome::Error,
+            _ => return Err(bad("malformed outcome")),
+        };
+        cur.outcome = changed(o, &cur.outcome)?;
+    }
+    if mask & ERROR != 0 {
+        rd.text(&mut cur.error)?;
+    }
+    if mask & CONTEXT != 0 {
+        rd.text(&mut cur.context)?;
+    }
+    if mask & PID != 0 {
+        let v = u32::try_from(rd.varint()?).map_err(|_| bad("pid too large"))?;
+        cur.pid = changed(v, &cur.pid)?;
+    }
+    if mask & DETAIL != 0 {
+        rd.text(&mut cur.detail)?;
+    }
+    let shared = rd.varint()?;
+    let suffix = rd.bytes()?;
+    let prev = cur.request_id.as_bytes();
+    if shared > prev.len() as u64 {
+        return Err(bad("request id shares more than the previous one has"));
+    }
+    let shared = shared as usize;
+    // The common prefix is exactly `shared` long: the ids differ right after it (or one ends).
+    if prev.get(shared).is_some_and(|p| suffix.first() == Some(p))
+        || shared + suffix.len() > MAX_RECORD
+    {
+        return Err(bad("request id not in its shortest form"));
+    }
+    match crate::boundary::text::utf8(suffix) {
+        // Text cut at a character boundary and text: the id is text without a second check.
+        Some(suffix) if cur.request_id.is_char_boundary(shared) => {
+            cur.request_id.truncate(shared);
+            cur.request_id.push_str(suffix);
+        }
+        _ => {
+            let mut id = std::mem::take(&mut cur.request_id).into_bytes();
+            id.truncate(shared);
+            id.extend_from_slice(suffix);
+            cur.request_id = String::from_utf8(id).map_err(|_| bad("text is not UTF-8"))?;
+        }
+    }
+    *at = rd.at;
+    Ok(Changed {
+        key_id: mask & KEY_ID != 0,
+        identity: mask & IDENTITY != 0,
+        action: mask & ACTION != 0,
+    })
 }
 
 #[cfg(test)]

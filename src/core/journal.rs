@@ -15,10 +15,15 @@
 //! A journal whose process died (its file lock is free) is taken over by the next handle
 //! that looks: at open, before audit reads, and once a second.
 //!
-//! Entry framing: `0xC5 | len (u32) | record (audit::encode_record) | CRC-32C (u32)` (entries
-//! of earlier versions: `0xA5`, CRC-32, codec-1 records, still read); a torn
-//! tail stops the reader, and so does a zero byte (the unwritten rest of the window). An entry
-//! is copied magic byte last, so one half-copied when its process died reads as unwritten.
+//! Entry framing: `0xC6 | len (u32) | delta | use counts | CRC-32C (u32)`, where `delta` is the
+//! record as what changed since the one before it in the file, in the entry format of audit
+//! batch bodies (`batchbody`). The chaining copies such entries into a batch body as they are
+//! (it checks them as a reader of the body would, and rewrites only the first of each file's
+//! run of records in a batch), so a record is encoded once, by its caller, and the chaining
+//! does not decode and encode it again. Entries of earlier versions (`0xC5`, a whole codec-2
+//! record; `0xA5`, CRC-32, a codec-1 record) are still read. A torn tail stops the reader, and
+//! so does a zero byte (the unwritten rest of the window). An entry is copied magic byte last,
+//! so one half-copied when its process died reads as unwritten.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -30,13 +35,20 @@ use std::sync::{Arc, Mutex};
 use crate::boundary::fork::Held;
 use crate::boundary::mapped::{self, MappedWindow};
 use crate::core::audit::{self, AuditConfig, Durability, MAX_RECORD};
+use crate::core::batchbody;
 use crate::core::crc;
 use crate::core::error::{Error, ErrorKind, Result};
 use crate::core::model::AuditRecord;
 use crate::core::store::{self, Store};
+use crate::core::varint;
 
-/// First byte of an entry, checked with CRC-32C (the entries written now).
+/// First byte of an entry holding a whole record (codec 2), checked with CRC-32C: what
+/// versions before delta entries wrote, still read.
 const ENTRY_MAGIC: u8 = 0xC5;
+/// First byte of a delta entry (the entries written now), checked with CRC-32C: the record
+/// as what changed since the one before it in its file, in the entry format of audit batch
+/// bodies (`batchbody`), then its use counts.
+const ENTRY_MAGIC_DELTA: u8 = 0xC6;
 /// First byte of an entry checked with CRC-32 (IEEE): entries written by earlier versions,
 /// which a journal left by a process that died before an upgrade still holds.
 const ENTRY_MAGIC_IEEE: u8 = 0xA5;
@@ -72,18 +84,55 @@ pub fn parse_entries(buf: &[u8]) -> (Vec<&[u8]>, usize) {
 /// [`parse_entries`], stopping after `max` entries.
 pub fn parse_entries_max(buf: &[u8], max: usize) -> (Vec<&[u8]>, usize) {
     let mut out = Vec::new();
-    let at = scan_entries(buf, max, |payload, _| out.push(payload));
-    (out, at)
+    let at = scan_entries(buf, max, |_, payload, _| {
+        out.push(payload);
+        Ok(())
+    });
+    (out, at.unwrap_or(0))
 }
 
-/// The scan of [`parse_entries_max`]: calls `each` with every whole, valid entry's payload
-/// and the offset after the entry, at most `max` times; returns the offset after the last.
-fn scan_entries<'a>(buf: &'a [u8], max: usize, mut each: impl FnMut(&'a [u8], usize)) -> usize {
+/// The records of a journal file's data `buf`, in order, with their use counts, and the
+/// offset after the last whole, valid entry; an entry that frames a record that cannot be
+/// decoded is an `Integrity` error.
+pub fn decode_entries(buf: &[u8]) -> Result<(Vec<audit::DecodedRecord>, usize)> {
+    let mut prev = batchbody::empty().to_record(0, Vec::new(), Vec::new());
+    let mut out = Vec::new();
+    let end = scan_entries(buf, usize::MAX, |magic, payload, _| {
+        let t = take_entry(magic, payload, &mut prev, None)?;
+        out.push((prev.clone(), t.use_of, t.grant));
+        Ok(())
+    })?;
+    Ok((out, end))
+}
+
+/// The entries a journal file holds for `records` (with their use counts), written as a
+/// handle writes them: the inverse of [`decode_entries`].
+pub fn encode_entries(records: &[audit::DecodedRecord]) -> Result<Vec<u8>> {
+    let mut prev = batchbody::empty().to_record(0, Vec::new(), Vec::new());
+    let (mut out, mut buf) = (Vec::new(), Vec::new());
+    for (r, use_of, grant) in records {
+        let r = audit::RecordRef::of(r);
+        frame_delta(&mut buf, &prev, &r, *use_of, *grant)?;
+        out.extend_from_slice(&buf);
+        batchbody::follow(&mut prev, &r);
+    }
+    Ok(out)
+}
+
+/// The scan of [`parse_entries_max`]: calls `each` with every whole, valid entry's magic
+/// byte, payload and the offset after the entry, at most `max` times; returns the offset
+/// after the last (or the first error of `each`).
+fn scan_entries<'a>(
+    buf: &'a [u8],
+    max: usize,
+    mut each: impl FnMut(u8, &'a [u8], usize) -> Result<()>,
+) -> Result<usize> {
     let mut at = 0usize;
     let mut n = 0usize;
     while buf.len() - at >= 9 && n < max {
-        let check: fn(&[u8]) -> u32 = match buf[at] {
-            ENTRY_MAGIC => crc::crc32c,
+        let magic = buf[at];
+        let check: fn(&[u8]) -> u32 = match magic {
+            ENTRY_MAGIC | ENTRY_MAGIC_DELTA => crc::crc32c,
             ENTRY_MAGIC_IEEE => crc::crc32_ieee,
             _ => break,
         };
@@ -99,9 +148,148 @@ fn scan_entries<'a>(buf: &'a [u8], max: usize, mut each: impl FnMut(&'a [u8], us
         }
         at += 9 + len;
         n += 1;
-        each(payload, at);
+        each(magic, payload, at)?;
     }
-    at
+    Ok(at)
+}
+
+/// Frames record `r`, which follows `prev` in its file, as a delta entry in `buf`: magic,
+/// length, the record's batch-body entry and use counts, CRC-32C.
+fn frame_delta(
+    buf: &mut Vec<u8>,
+    prev: &AuditRecord,
+    r: &audit::RecordRef<'_>,
+    use_of: Option<(u64, u32)>,
+    grant: Option<u64>,
+) -> Result<()> {
+    buf.clear();
+    buf.push(ENTRY_MAGIC_DELTA);
+    buf.extend_from_slice(&[0u8; 4]);
+    batchbody::encode_entry(buf, &audit::RecordRef::of(prev), r);
+    encode_uses(buf, r, use_of, grant);
+    let len = buf.len() - 5;
+    if len > MAX_RECORD {
+        return Err(Error::invalid("audit record too long"));
+    }
+    buf[1..5].copy_from_slice(&(len as u32).to_be_bytes());
+    let crc = crc::crc32c(&buf[5..]);
+    buf.extend_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
+/// What a delta entry's use counts say (after its batch-body entry): no key version use,
+/// one of the record's own key version, or one of the version named.
+const USE_NONE: u8 = 0;
+const USE_NAMED: u8 = 1;
+const USE_OWN: u8 = 2;
+
+/// Appends the use counts of a delta entry whose record is `r`.
+fn encode_uses(
+    o: &mut Vec<u8>,
+    r: &audit::RecordRef<'_>,
+    use_of: Option<(u64, u32)>,
+    grant: Option<u64>,
+) {
+    match use_of {
+        None => o.push(USE_NONE),
+        Some((k, v)) if r.key_id == Some(k) && r.key_version == Some(v) => o.push(USE_OWN),
+        Some((k, v)) => {
+            o.push(USE_NAMED);
+            varint::put(o, k);
+            varint::put(o, v.into());
+        }
+    }
+    match grant {
+        None => o.push(0),
+        Some(g) => {
+            o.push(1);
+            varint::put(o, g);
+        }
+    }
+}
+
+/// A journal entry read by [`take_entry`]: which of the index terms its record changed
+/// (`None`: any may have), and its use counts.
+struct Taken {
+    changed: Option<batchbody::Changed>,
+    use_of: Option<(u64, u32)>,
+    grant: Option<u64>,
+}
+
+fn bad_entry(what: &str) -> Error {
+    Error::integrity(format!("audit journal entry: {what}"))
+}
+
+/// Reads one journal entry (its magic byte and payload) into `prev`, the record before it
+/// in its file, which becomes the entry's record. With `body`, also appends the record's
+/// batch-body entry: copied as it is when the body's last record is `prev` (`None`), or
+/// written as the difference from the record given.
+fn take_entry(
+    magic: u8,
+    payload: &[u8],
+    prev: &mut AuditRecord,
+    body: Option<(&mut Vec<u8>, Option<&AuditRecord>)>,
+) -> Result<Taken> {
+    if magic != ENTRY_MAGIC_DELTA {
+        let (r, use_of, grant) = audit::decode_record_ref(payload)?;
+        if let Some((body, before)) = body {
+            let before = audit::RecordRef::of(before.unwrap_or(&*prev));
+            batchbody::encode_entry(body, &before, &r);
+        }
+        batchbody::follow(prev, &r);
+        return Ok(Taken {
+            changed: None,
+            use_of,
+            grant,
+        });
+    }
+    let mut at = 0;
+    let changed = batchbody::decode_entry(payload, &mut at, prev)?;
+    match body {
+        Some((body, None)) => body.extend_from_slice(&payload[..at]),
+        Some((body, Some(before))) => batchbody::encode_entry(
+            body,
+            &audit::RecordRef::of(before),
+            &audit::RecordRef::of(prev),
+        ),
+        None => {}
+    }
+    let num = |at: &mut usize| varint::get(payload, at).map_err(|_| bad_entry("malformed number"));
+    let flag = |at: &mut usize| {
+        let b = *payload.get(*at).ok_or_else(|| bad_entry("truncated"))?;
+        *at += 1;
+        Ok::<u8, Error>(b)
+    };
+    let use_of = match flag(&mut at)? {
+        USE_NONE => None,
+        USE_OWN => Some(
+            prev.key_id
+                .zip(prev.key_version)
+                .ok_or_else(|| bad_entry("a use of no key version"))?,
+        ),
+        USE_NAMED => {
+            let k = num(&mut at)?;
+            let v = u32::try_from(num(&mut at)?).map_err(|_| bad_entry("malformed number"))?;
+            if prev.key_id == Some(k) && prev.key_version == Some(v) {
+                return Err(bad_entry("a use of the record's own key version, named"));
+            }
+            Some((k, v))
+        }
+        _ => return Err(bad_entry("malformed use count")),
+    };
+    let grant = match flag(&mut at)? {
+        0 => None,
+        1 => Some(num(&mut at)?),
+        _ => return Err(bad_entry("malformed grant use")),
+    };
+    if at != payload.len() {
+        return Err(bad_entry("trailing bytes"));
+    }
+    Ok(Taken {
+        changed: Some(changed),
+        use_of,
+        grant,
+    })
 }
 
 /// Counts of equal values (the key versions, the grants a chaining pass's records used):
@@ -140,16 +328,6 @@ impl<K: std::hash::Hash + Eq + Copy> Tally<K> {
     }
 }
 
-/// An empty vector of `U` that keeps `v`'s allocation when `T` and `U` have one layout:
-/// a chaining pass's buffers of borrowed entries are reused by the next pass, whose borrows
-/// are others (collecting a vector's own iterator reuses its allocation; were it not to,
-/// this would only allocate anew). Large buffers allocated and freed every pass would be
-/// page-faulted in every pass.
-fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
-    v.clear();
-    v.into_iter().filter_map(|_| None).collect()
-}
-
 struct Current {
     file: Option<Arc<File>>,
     /// The mapping of `file` records are copied into (set and cleared with `file`).
@@ -160,6 +338,9 @@ struct Current {
     unreported: u64,
     /// Reused encoding buffer (one copy per record, no allocation).
     buf: Vec<u8>,
+    /// The last record written to `file` (the empty record for a new file): each entry
+    /// holds what changed since it.
+    prev: AuditRecord,
     /// Earlier files of this shard whose window filled up, oldest first: still locked by
     /// this handle, chained and removed by [`AuditWriter::ingest_own`].
     full: Vec<Full>,
@@ -248,35 +429,6 @@ impl std::hash::Hasher for ThreadNumber {
     }
 }
 
-/// A journal entry in an ingestion pass: its time, its payload, the offset after it.
-type Entry<'a> = (i64, (&'a [u8], usize));
-
-/// Merges per-file runs (each in file order, entries as (time, ...)) by time, keeping each
-/// file's order (ties go to the lower file index); takes at most `max` entries. Returns
-/// (file, index in its run) in chain order and how many entries of each run were taken.
-fn merge_by_time<T>(
-    runs: &[Vec<(i64, T)>],
-    max: usize,
-    out: &mut Vec<(usize, usize)>,
-) -> Vec<usize> {
-    let mut taken = vec![0usize; runs.len()];
-    out.clear();
-    while out.len() < max {
-        let mut best: Option<(i64, usize)> = None;
-        for (i, run) in runs.iter().enumerate() {
-            if let Some(e) = run.get(taken[i]) {
-                if best.is_none_or(|b| (e.0, i) < b) {
-                    best = Some((e.0, i));
-                }
-            }
-        }
-        let Some((_, i)) = best else { break };
-        out.push((i, taken[i]));
-        taken[i] += 1;
-    }
-    taken
-}
-
 /// The audit writer of one store handle: the journal files and their ingestion into the
 /// chain.
 pub struct AuditWriter {
@@ -322,16 +474,27 @@ pub const BACKLOG_LIMIT: u64 = 64 * 1024 * 1024;
 /// using its parent's handle has no background thread).
 const BACKLOG_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// What an ingestion pass reuses: one read buffer per journal file, the hashing buffers,
-/// and (empty between passes) the buffers of entries, merge order and decoded records.
+/// What an ingestion pass reuses: one read buffer per journal file, the body and index
+/// term buffers, and where each file's reading stands.
 #[derive(Default)]
 struct Scratch {
     bufs: Vec<Vec<u8>>,
-    chain: audit::ChainScratch,
-    runs: Vec<Vec<Entry<'static>>>,
-    order: Vec<(usize, usize)>,
-    recs: Vec<audit::RecordRef<'static>>,
+    body: Vec<u8>,
+    term: Vec<u8>,
+    files: Vec<FileState>,
 }
+
+/// How far a journal file is read: the offset of its next entry and the record before it
+/// (which a delta entry is the difference from).
+struct FileState {
+    name: String,
+    at: u64,
+    prev: AuditRecord,
+}
+
+/// Most files whose reading state a handle keeps between passes (beyond the files of the
+/// pass at hand, states are dropped past this).
+const KEPT_STATES: usize = 4 * SHARDS;
 
 /// One journal file to chain in an ingestion pass: path, name, and how far it may be read
 /// (None: to its end, for journals of dead processes).
@@ -393,6 +556,7 @@ impl AuditWriter {
                         written: 0,
                         unreported: 0,
                         buf: Vec::with_capacity(256),
+                        prev: batchbody::empty().to_record(0, Vec::new(), Vec::new()),
                         full: Vec::new(),
                         forks: 0,
                     }))
@@ -479,6 +643,7 @@ impl AuditWriter {
         cur.map = Some(map);
         cur.name = name;
         cur.written = 0;
+        batchbody::follow(&mut cur.prev, &batchbody::empty());
         cur.forks = mapped::process_id();
         Ok(())
     }
@@ -523,31 +688,22 @@ impl AuditWriter {
                 // parent's to write and chain; this process starts its own.
                 cur.forget();
             }
-            // Frame in place: magic, length (patched), record, CRC.
-            let buf = &mut cur.buf;
-            buf.clear();
-            buf.push(ENTRY_MAGIC);
-            buf.extend_from_slice(&[0u8; 4]);
-            audit::encode_into(buf, rec, use_of, grant);
-            let len = buf.len() - 5;
-            if len > MAX_RECORD {
-                return Err(Error::invalid("audit record too long"));
-            }
-            buf[1..5].copy_from_slice(&(len as u32).to_be_bytes());
-            let crc = crc::crc32c(&buf[5..]);
-            buf.extend_from_slice(&crc.to_be_bytes());
-            let n = buf.len() as u64;
+            frame_delta(&mut cur.buf, &cur.prev, rec, use_of, grant)?;
+            let n = cur.buf.len() as u64;
             if cur.file.is_some() && cur.written + n > self.window() {
                 cur.retire();
             }
             if cur.file.is_none() {
                 self.open_new(cur)?;
+                // A new file's first entry follows the empty record.
+                frame_delta(&mut cur.buf, &cur.prev, rec, use_of, grant)?;
             }
             let Current {
                 file,
                 map,
                 buf,
                 written,
+                prev,
                 ..
             } = cur;
             let map = map.as_mut().ok_or_else(|| Error::internal("journal"))?;
@@ -565,6 +721,8 @@ impl AuditWriter {
                 let f = file.as_deref().ok_or_else(|| Error::internal("journal"))?;
                 f.sync_data().map_err(Self::unavailable)?;
             }
+            batchbody::follow(prev, rec);
+            let n = buf.len() as u64;
             *written += n;
             cur.unreported += n;
             if cur.unreported < REPORT_EVERY {
@@ -874,8 +1032,8 @@ impl AuditWriter {
     }
 
     /// One ingestion pass: chains the next entries of each source (from the offset the
-    /// store recorded for it, at most [`MAX_BATCH`] in all), in time order across files,
-    /// in one transaction. Returns the offset reached in each file.
+    /// store recorded for it, at most [`MAX_BATCH`] in all), each file's as a run in file
+    /// order, in one transaction. Returns the offset reached in each file.
     fn ingest_files(&self, sources: &[Source]) -> Result<Vec<u64>> {
         let keys: Vec<String> = sources.iter().map(|s| meta_key(&s.name)).collect();
         let from: Vec<u64> = store::read(self.store.as_ref(), |tx| {
@@ -889,19 +1047,38 @@ impl AuditWriter {
             .map_err(|_| Error::internal("ingest scratch lock"))?;
         let Scratch {
             bufs,
-            chain,
-            runs: kept_runs,
-            order,
-            recs: kept_recs,
+            body,
+            term,
+            files,
         } = &mut *guard;
         if bufs.len() < sources.len() {
             bufs.resize_with(sources.len(), Vec::new);
         }
+        // Each file's reading state at its recorded offset (read again from the start when
+        // this handle has none there: a journal taken over, or a pass that did not commit).
+        let mut state = Vec::with_capacity(sources.len());
+        for (s, start) in sources.iter().zip(&from) {
+            let i = match files.iter().position(|f| f.name == s.name) {
+                Some(i) => i,
+                None => {
+                    files.push(FileState {
+                        name: s.name.clone(),
+                        at: u64::MAX,
+                        prev: batchbody::empty().to_record(0, Vec::new(), Vec::new()),
+                    });
+                    files.len() - 1
+                }
+            };
+            if files[i].at != *start {
+                Self::read_up_to(s, *start, &mut files[i])?;
+            }
+            state.push(i);
+        }
         // Read what each file holds past its offset (a bounded chunk), into reused buffers.
-        for ((s, start), buf) in sources.iter().zip(&from).zip(bufs.iter_mut()) {
+        for (((s, start), buf), &i) in sources.iter().zip(&from).zip(bufs.iter_mut()).zip(&state) {
             buf.clear();
-            if s.limit.is_some_and(|l| l <= *start) {
-                continue;
+            if s.limit.is_some_and(|l| l <= *start) || files[i].at != *start {
+                continue; // nothing to read, or a file gone before its state could be read
             }
             let Ok(mut f) = File::open(&s.path) else {
                 continue;
@@ -914,45 +1091,69 @@ impl AuditWriter {
             buf.reserve(want as usize);
             (&mut f).take(want).read_to_end(buf)?;
         }
-        // Each file's whole entries: (time, payload, offset after the entry), in the
-        // previous pass's buffers.
-        let mut runs: Vec<Vec<Entry<'_>>> = kept_runs.drain(..).map(recycle).collect();
-        runs.resize_with(sources.len(), Vec::new);
-        for (buf, run) in bufs.iter().zip(runs.iter_mut()) {
-            let mut truncated = false;
-            scan_entries(buf, MAX_BATCH, |e, end| match audit::record_time(e) {
-                Some(t) => run.push((t, (e, end))),
-                None => truncated = true,
-            });
-            if truncated {
-                return Err(Error::integrity("audit record truncated"));
-            }
-        }
-        // Entries of one file keep their order (a thread's records are in one file, in the
-        // order it made them); files are merged by time.
-        let taken = merge_by_time(&runs, MAX_BATCH, order);
-        if order.is_empty() {
-            *kept_runs = runs.into_iter().map(recycle).collect();
-            return Ok(from);
-        }
-        let mut to = from.clone();
-        for (i, n) in taken.iter().enumerate() {
-            if *n > 0 {
-                to[i] = from[i] + runs[i][n - 1].1 .1 as u64;
-            }
-        }
+        // The batch: each file's entries in file order (a thread's records are in one file,
+        // in the order it made them), one file after the other. A delta entry is copied into
+        // the body as it is when it follows its file's previous record there; the first of
+        // each file's run is written again as the difference from the body's last record.
+        body.clear();
+        body.push(batchbody::V3);
+        let mut index = audit::BatchIndex::new();
         let mut uses = Tally::default();
         let mut grants = Tally::default();
-        let mut recs: Vec<audit::RecordRef<'_>> = recycle(std::mem::take(kept_recs));
-        for &(i, j) in order.iter() {
-            let (r, u, g) = audit::decode_record_ref(runs[i][j].1 .0)?;
-            if let Some(k) = u {
-                uses.add(k);
+        let mut count = 0usize;
+        let mut to = from.clone();
+        let mut last: Option<usize> = None;
+        let mut res = Ok(());
+        for (i, buf) in bufs.iter().enumerate().take(sources.len()) {
+            if count >= MAX_BATCH || res.is_err() {
+                break;
             }
-            if let Some(g) = g {
-                grants.add(g);
+            if buf.is_empty() {
+                continue;
             }
-            recs.push(r);
+            // The record the body ends with (the first entry of this run follows it).
+            let before = match last {
+                Some(j) => files[state[j]].prev.clone(),
+                None => batchbody::empty().to_record(0, Vec::new(), Vec::new()),
+            };
+            let st = &mut files[state[i]];
+            let mut first = true;
+            let scanned = scan_entries(buf, MAX_BATCH - count, |magic, payload, end| {
+                let into = if first { Some(&before) } else { None };
+                let t = take_entry(magic, payload, &mut st.prev, Some((body, into)))?;
+                index.add(
+                    &audit::RecordRef::of(&st.prev),
+                    if first { None } else { t.changed },
+                    term,
+                );
+                if let Some(k) = t.use_of {
+                    uses.add(k);
+                }
+                if let Some(g) = t.grant {
+                    grants.add(g);
+                }
+                first = false;
+                count += 1;
+                to[i] = from[i] + end as u64;
+                Ok(())
+            });
+            if !first {
+                last = Some(i);
+            }
+            if let Err(e) = scanned {
+                res = Err(e);
+            }
+        }
+        // The states now stand where this pass read to: right only once it commits.
+        for &i in &state {
+            files[i].at = u64::MAX;
+        }
+        res?;
+        if count == 0 {
+            for (&i, f) in state.iter().zip(&from) {
+                files[i].at = *f;
+            }
+            return Ok(from);
         }
         let (uses, grants) = (uses.done(), grants.done());
         let sid = &self.store_id;
@@ -963,7 +1164,7 @@ impl AuditWriter {
                     return Ok(false);
                 }
             }
-            audit::append_batch_in_tx(tx, sid, &recs, chain)?;
+            audit::append_body_in_tx(tx, sid, body, count as u64, &index)?;
             for ((k, v), n) in &uses {
                 tx.version_add_uses(*k, *v, *n)?;
             }
@@ -977,10 +1178,14 @@ impl AuditWriter {
             }
             Ok(true)
         })?;
-        *kept_recs = recycle(recs);
-        *kept_runs = runs.into_iter().map(recycle).collect();
         if !applied {
             return Ok(from);
+        }
+        for (&i, t) in state.iter().zip(&to) {
+            files[i].at = *t;
+        }
+        if files.len() > KEPT_STATES {
+            files.retain(|f| sources.iter().any(|s| s.name == f.name));
         }
         if sources.iter().all(|s| s.limit.is_some()) {
             // This handle's own files (a dead process's have no limit): count what was
@@ -993,6 +1198,31 @@ impl AuditWriter {
             self.chained_total.fetch_add(n, Ordering::Relaxed);
         }
         Ok(to)
+    }
+
+    /// Reads journal file `s` from its start up to `offset` (which must end an entry) into
+    /// `st`: the record before the entry at `offset`.
+    /// A file that cannot be opened (removed meanwhile) is left unread (`st.at` unchanged).
+    fn read_up_to(s: &Source, offset: u64, st: &mut FileState) -> Result<()> {
+        batchbody::follow(&mut st.prev, &batchbody::empty());
+        if offset > 0 {
+            let Ok(f) = File::open(&s.path) else {
+                return Ok(());
+            };
+            let mut data = Vec::new();
+            f.take(offset).read_to_end(&mut data)?;
+            let end = scan_entries(&data, usize::MAX, |magic, payload, _| {
+                take_entry(magic, payload, &mut st.prev, None).map(|_| ())
+            })?;
+            if end as u64 != offset {
+                return Err(Error::integrity(format!(
+                    "audit journal {}: no entry ends at the chained offset {offset}",
+                    s.name
+                )));
+            }
+        }
+        st.at = offset;
+        Ok(())
     }
 
     /// Takes over the journals of processes that died, chaining what they left.
@@ -1161,6 +1391,164 @@ mod tests {
         e
     }
 
+    /// An entry with `magic` around `payload`, checked with CRC-32C.
+    fn frame_as(magic: u8, payload: &[u8]) -> Vec<u8> {
+        let mut e = frame(payload);
+        e[0] = magic;
+        e
+    }
+
+    fn rec(time: i64, identity: &str, key: Option<u64>, rid: &str) -> AuditRecord {
+        AuditRecord {
+            seq: 0,
+            time,
+            keyring: 1,
+            identity: identity.into(),
+            action: "encrypt".into(),
+            key_id: key,
+            key_version: key.map(|_| 1),
+            outcome: crate::core::model::Outcome::Ok,
+            error: String::new(),
+            context: String::new(),
+            pid: 4242,
+            request_id: rid.into(),
+            detail: String::new(),
+            prev_hash: Vec::new(),
+            hash: Vec::new(),
+        }
+    }
+
+    fn sample() -> Vec<audit::DecodedRecord> {
+        let mut denied = rec(9, "ops", Some(7), "4242-9-3");
+        denied.outcome = crate::core::model::Outcome::Denied;
+        denied.error = "access denied".into();
+        denied.context = "tenant=\u{e9}".into();
+        vec![
+            (rec(5, "app", Some(7), "4242-5-1"), Some((7, 1)), None),
+            (rec(8, "app", Some(7), "4242-8-2"), Some((7, 1)), Some(3)),
+            (denied, None, None),
+            (rec(7, "app", None, "4242-7-4"), Some((9, 2)), None),
+            (
+                rec(i64::MIN, "", Some(u64::MAX), ""),
+                Some((u64::MAX, u32::MAX)),
+                Some(u64::MAX),
+            ),
+        ]
+    }
+
+    #[test]
+    fn delta_entries_round_trip_and_are_small() {
+        let recs = sample();
+        let b = encode_entries(&recs).unwrap();
+        assert_eq!(b[0], ENTRY_MAGIC_DELTA);
+        assert_eq!(decode_entries(&b).unwrap(), (recs.clone(), b.len()));
+        // a torn tail ends the data after the last whole entry, whatever it was
+        let ends: Vec<usize> = {
+            let mut v = Vec::new();
+            scan_entries(&b, usize::MAX, |_, _, end| {
+                v.push(end);
+                Ok(())
+            })
+            .unwrap();
+            v
+        };
+        for n in 0..b.len() {
+            let (got, end) = decode_entries(&b[..n]).unwrap();
+            let whole = ends.iter().filter(|e| **e <= n).count();
+            assert_eq!(
+                (got.len(), end),
+                (whole, if whole == 0 { 0 } else { ends[whole - 1] })
+            );
+            assert_eq!(got, recs[..whole]);
+        }
+        // a run of uses by one caller: about a third of a whole codec-2 entry each
+        let run: Vec<audit::DecodedRecord> = (0..1000)
+            .map(|i| {
+                let t = 1_700_000_000_000_000 + 3 * i;
+                (
+                    rec(t, "app", Some(7), &format!("4242-{t}-{i}")),
+                    Some((7, 1)),
+                    None,
+                )
+            })
+            .collect();
+        let delta = encode_entries(&run).unwrap().len();
+        let whole: usize = run
+            .iter()
+            .map(|(r, u, g)| frame(&audit::encode_record(r, *u, *g)).len())
+            .sum();
+        assert!(delta * 3 < whole, "{delta} bytes against {whole}");
+        assert_eq!(
+            decode_entries(&encode_entries(&run).unwrap()).unwrap().0,
+            run
+        );
+    }
+
+    #[test]
+    fn delta_entries_follow_whole_entries_of_earlier_versions() {
+        // A file an earlier version began (whole records) and this one went on with would
+        // not occur, but a reader takes any mix: each entry follows the record before it.
+        let recs = sample();
+        let mut b = frame(&audit::encode_record(&recs[0].0, recs[0].1, recs[0].2));
+        b.extend(frame_ieee(&audit::encode_record_v1(
+            &recs[1].0, recs[1].1, recs[1].2,
+        )));
+        let rest = encode_entries(&recs).unwrap();
+        // the delta entries of records 2.. as written after record 1
+        let mut prev = recs[1].0.clone();
+        for (r, u, g) in &recs[2..] {
+            let mut e = Vec::new();
+            frame_delta(&mut e, &prev, &audit::RecordRef::of(r), *u, *g).unwrap();
+            b.extend(e);
+            batchbody::follow(&mut prev, &audit::RecordRef::of(r));
+        }
+        assert_ne!(b, rest);
+        assert_eq!(decode_entries(&b).unwrap(), (recs, b.len()));
+    }
+
+    #[test]
+    fn malformed_delta_entries_are_refused() {
+        let r = rec(5, "app", Some(7), "4242-5-1");
+        let mut delta = Vec::new();
+        batchbody::encode_entry(&mut delta, &batchbody::empty(), &audit::RecordRef::of(&r));
+        let with = |uses: &[u8]| {
+            let mut p = delta.clone();
+            p.extend_from_slice(uses);
+            decode_entries(&frame_as(ENTRY_MAGIC_DELTA, &p))
+        };
+        assert_eq!(with(&[USE_OWN, 0]).unwrap().0[0].1, Some((7, 1)));
+        assert_eq!(
+            with(&[USE_NAMED, 7, 2, 1, 4]).unwrap().0[0],
+            (r.clone(), Some((7, 2)), Some(4))
+        );
+        for (uses, what) in [
+            (&[USE_NAMED, 7, 1, 0][..], "own key version, named"),
+            (&[3, 0], "use count"),
+            (&[USE_NONE, 2], "grant use"),
+            (&[USE_NONE, 0, 0], "trailing bytes"),
+            (&[USE_NONE], "truncated"),
+            (&[USE_NAMED, 0x80, 0, 1, 0], "malformed number"),
+        ] {
+            let e = with(uses).unwrap_err();
+            assert!(e.to_string().contains(what), "{what}: {e}");
+        }
+        // a use of the record's own version, when the record has none
+        let mut p = Vec::new();
+        batchbody::encode_entry(
+            &mut p,
+            &batchbody::empty(),
+            &audit::RecordRef::of(&rec(5, "app", None, "x")),
+        );
+        p.extend_from_slice(&[USE_OWN, 0]);
+        assert!(decode_entries(&frame_as(ENTRY_MAGIC_DELTA, &p)).is_err());
+        // a body entry the body's reader refuses (a field marked changed that is not)
+        let mut p = delta.clone();
+        p.extend_from_slice(&[USE_NONE, 0]);
+        let mut b = frame_as(ENTRY_MAGIC_DELTA, &p);
+        b.extend(frame_as(ENTRY_MAGIC_DELTA, &[1, 0, 1, 0, 0, USE_NONE, 0]));
+        assert!(decode_entries(&b).is_err());
+    }
+
     #[test]
     fn entries_of_earlier_versions_are_still_read() {
         let mut b = frame_ieee(b"old");
@@ -1189,37 +1577,6 @@ mod tests {
         got.sort();
         assert_eq!(got, vec![(1, 3), (2, 2), (3, 3)]);
         assert!(Tally::<u8>::default().done().is_empty());
-    }
-
-    #[test]
-    fn recycled_buffers_keep_their_allocation() {
-        let owned = String::from("borrowed");
-        let mut v: Vec<(i64, (&[u8], usize))> = Vec::with_capacity(1000);
-        v.push((1, (owned.as_bytes(), 9)));
-        let cap = v.capacity();
-        let w: Vec<Entry<'static>> = recycle(v);
-        assert!(w.is_empty());
-        assert_eq!(w.capacity(), cap);
-    }
-
-    #[test]
-    fn merge_keeps_file_order_and_caps() {
-        // File 0 has an out-of-order time (a thread's records keep their order anyway).
-        let runs: Vec<Vec<(i64, char)>> = vec![
-            vec![(1, 'a'), (5, 'b'), (3, 'c')],
-            vec![(2, 'x'), (5, 'y')],
-            vec![],
-        ];
-        let mut order = Vec::new();
-        let taken = merge_by_time(&runs, usize::MAX, &mut order);
-        let got: Vec<char> = order.iter().map(|(i, j)| runs[*i][*j].1).collect();
-        assert_eq!(got, vec!['a', 'x', 'b', 'c', 'y']);
-        assert_eq!(taken, vec![3, 2, 0]);
-        let taken = merge_by_time(&runs, 3, &mut order);
-        assert_eq!(order, vec![(0, 0), (1, 0), (0, 1)]);
-        assert_eq!(taken, vec![2, 1, 0]);
-        merge_by_time::<u8>(&[], 10, &mut order);
-        assert!(order.is_empty());
     }
 
     #[test]
