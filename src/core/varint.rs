@@ -2,8 +2,17 @@
 //! bodies and of codec-2 journal records (docs/at-rest.md). One writer and one reader, so
 //! both formats refuse the same non-canonical inputs.
 
-/// Appends `v`.
-pub(crate) fn put(o: &mut Vec<u8>, mut v: u64) {
+/// Appends `v`. Most numbers of a usage record fit in one byte, which is written inline.
+#[inline]
+pub(crate) fn put(o: &mut Vec<u8>, v: u64) {
+    if v < 0x80 {
+        o.push(v as u8);
+    } else {
+        put_long(o, v);
+    }
+}
+
+fn put_long(o: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         o.push(v as u8 | 0x80);
         v >>= 7;
@@ -19,8 +28,19 @@ pub(crate) enum Bad {
     NotShortest,
 }
 
-/// Reads one varint of `b` at `*at`, moving `*at` past it.
+/// Reads one varint of `b` at `*at`, moving `*at` past it. A one-byte number is read inline.
+#[inline]
 pub(crate) fn get(b: &[u8], at: &mut usize) -> Result<u64, Bad> {
+    match b.get(*at) {
+        Some(&byte) if byte < 0x80 => {
+            *at += 1;
+            Ok(u64::from(byte))
+        }
+        _ => get_long(b, at),
+    }
+}
+
+fn get_long(b: &[u8], at: &mut usize) -> Result<u64, Bad> {
     let mut v = 0u64;
     for i in 0..10 {
         let byte = *b.get(*at).ok_or(Bad::Truncated)?;
