@@ -460,8 +460,8 @@ pub struct AuditWriter {
     closed: AtomicBool,
 }
 
-/// Most journaled bytes a handle may have waiting to be chained (about half a million
-/// records, under a second of chaining). Beyond it a calling thread helps: it chains
+/// Most journaled bytes a handle may have waiting to be chained (about two and a half
+/// million delta entries of a run of uses, under a second of chaining). Beyond it a calling thread helps: it chains
 /// itself until the backlog is down to half the limit, or, while another thread is
 /// chaining, waits for it (sleeping), at most [`BACKLOG_WAIT`] before it chains itself. A host
 /// that keeps every core busy cannot make the journal grow without bound, nor the trail fall
