@@ -344,17 +344,69 @@ impl Changed {
     }
 }
 
+/// Adds a zigzag-encoded time difference.
+fn add_time(time: &mut i64, z: u64) {
+    *time = time.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
+}
+
+/// Sets request id `id` to the first `shared` bytes of itself followed by `suffix`, when that
+/// is the shortest form (they share exactly `shared` bytes) and text.
+fn set_request_id(id: &mut String, shared: u64, suffix: &[u8]) -> Result<()> {
+    let prev = id.as_bytes();
+    if shared > prev.len() as u64 {
+        return Err(bad("request id shares more than the previous one has"));
+    }
+    let shared = shared as usize;
+    // The common prefix is exactly `shared` long: the ids differ right after it (or one ends).
+    if prev.get(shared).is_some_and(|p| suffix.first() == Some(p))
+        || shared + suffix.len() > MAX_RECORD
+    {
+        return Err(bad("request id not in its shortest form"));
+    }
+    match crate::boundary::text::utf8(suffix) {
+        // Text cut at a character boundary and text: the id is text without a second check.
+        Some(suffix) if id.is_char_boundary(shared) => {
+            id.truncate(shared);
+            id.push_str(suffix);
+        }
+        _ => {
+            let mut v = std::mem::take(id).into_bytes();
+            v.truncate(shared);
+            v.extend_from_slice(suffix);
+            *id = String::from_utf8(v).map_err(|_| bad("text is not UTF-8"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads the entry at `*at` of `b` into `cur`, which holds the record before it, and moves
 /// `*at` past it. Every malformed or non-canonical entry is an error (`cur` is then
 /// unspecified).
 pub fn decode_entry(b: &[u8], at: &mut usize, cur: &mut AuditRecord) -> Result<Changed> {
+    // The usual entry in a run of uses: nothing but the time and the request id changed, and
+    // each number is one byte (so in its shortest form). The checks are those below.
+    if let Some(&[0, z, shared, n]) = b.get(*at..(*at).wrapping_add(4)) {
+        if z < 0x80 && shared < 0x80 && n < 0x80 {
+            let from = *at + 4;
+            let suffix = b
+                .get(from..from + n as usize)
+                .ok_or_else(|| bad("truncated"))?;
+            add_time(&mut cur.time, z.into());
+            set_request_id(&mut cur.request_id, shared.into(), suffix)?;
+            *at = from + n as usize;
+            return Ok(Changed {
+                key_id: false,
+                identity: false,
+                action: false,
+            });
+        }
+    }
     let mut rd = Reader { b, at: *at };
     let mask = rd.varint()?;
     if mask & !ALL != 0 {
         return Err(bad("unknown field"));
     }
-    let z = rd.varint()?;
-    cur.time = cur.time.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
+    add_time(&mut cur.time, rd.varint()?);
     if mask & KEYRING != 0 {
         cur.keyring = changed(rd.varint()?, &cur.keyring)?;
     }
@@ -398,30 +450,7 @@ pub fn decode_entry(b: &[u8], at: &mut usize, cur: &mut AuditRecord) -> Result<C
     }
     let shared = rd.varint()?;
     let suffix = rd.bytes()?;
-    let prev = cur.request_id.as_bytes();
-    if shared > prev.len() as u64 {
-        return Err(bad("request id shares more than the previous one has"));
-    }
-    let shared = shared as usize;
-    // The common prefix is exactly `shared` long: the ids differ right after it (or one ends).
-    if prev.get(shared).is_some_and(|p| suffix.first() == Some(p))
-        || shared + suffix.len() > MAX_RECORD
-    {
-        return Err(bad("request id not in its shortest form"));
-    }
-    match crate::boundary::text::utf8(suffix) {
-        // Text cut at a character boundary and text: the id is text without a second check.
-        Some(suffix) if cur.request_id.is_char_boundary(shared) => {
-            cur.request_id.truncate(shared);
-            cur.request_id.push_str(suffix);
-        }
-        _ => {
-            let mut id = std::mem::take(&mut cur.request_id).into_bytes();
-            id.truncate(shared);
-            id.extend_from_slice(suffix);
-            cur.request_id = String::from_utf8(id).map_err(|_| bad("text is not UTF-8"))?;
-        }
-    }
+    set_request_id(&mut cur.request_id, shared, suffix)?;
     *at = rd.at;
     Ok(Changed {
         key_id: mask & KEY_ID != 0,
