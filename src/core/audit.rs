@@ -127,6 +127,7 @@ pub fn append_in_tx(tx: &mut dyn Tx, store_id: &[u8], records: &mut [AuditRecord
 }
 
 /// Reused buffers of [`append_batch_in_tx`].
+#[cfg(test)]
 #[derive(Default)]
 pub struct ChainScratch {
     body: Vec<u8>,
@@ -258,9 +259,11 @@ impl BatchIndex {
     }
 }
 
-/// Chains usage records (the background chaining path) after the current head and stores
-/// them as one version-3 batch row with its index terms: one hash link for the batch, over
-/// its body, where records stored one per row ([`append_in_tx`]) are linked one by one.
+/// Chains usage records after the current head and stores them as one version-3 batch row
+/// with its index terms: one hash link for the batch, over its body, where records stored
+/// one per row ([`append_in_tx`]) are linked one by one. (The chaining builds the body from
+/// journal entries instead and calls [`append_body_in_tx`]; tests build batches with this.)
+#[cfg(test)]
 pub fn append_batch_in_tx(
     tx: &mut dyn Tx,
     store_id: &[u8],
