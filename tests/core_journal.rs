@@ -64,8 +64,9 @@ fn of_child(recs: &[AuditRecord], pid: u32, n: usize) -> (Vec<String>, Vec<Strin
 }
 
 /// Child body: encrypts `KMS_TEST_N` times under key "j" (each record's context names its
-/// number), then kills itself with SIGKILL at once (its background thread has most likely not
-/// chained the last records yet).
+/// number; with `KMS_TEST_FLUSH_AT`, it chains what it journaled after that many), then
+/// kills itself with SIGKILL at once (its background thread has most likely not chained the
+/// last records yet).
 #[test]
 #[ignore = "run as a child process by the tests below"]
 fn journal_child() {
@@ -79,7 +80,13 @@ fn journal_child() {
     let k = Kms::open(cfg).unwrap();
     let o = k.owner().unwrap();
     let n: usize = std::env::var("KMS_TEST_N").unwrap().parse().unwrap();
+    let flush_at: Option<usize> = std::env::var("KMS_TEST_FLUSH_AT")
+        .ok()
+        .map(|v| v.parse().unwrap());
     for i in 0..n {
+        if flush_at == Some(i) {
+            k.flush().unwrap();
+        }
         let mut c = Context::new();
         c.insert(format!("n{i:05}"), "x".into());
         k.encrypt(&o, "j", b"x", &c).unwrap();
@@ -92,12 +99,20 @@ fn journal_child() {
 /// Runs [`journal_child`] for `n` encrypts (it dies by SIGKILL after the last one returned)
 /// and returns its pid.
 fn run_and_kill(s: &TestStore, n: usize, window: Option<u64>) -> u32 {
+    run_and_kill_with(s, n, window, None)
+}
+
+/// [`run_and_kill`], the child chaining what it journaled after `flush_at` encrypts.
+fn run_and_kill_with(s: &TestStore, n: usize, window: Option<u64>, flush_at: Option<usize>) -> u32 {
     let mut env = vec![
         ("KMS_TEST_STORE", s.path.to_str().unwrap().to_string()),
         ("KMS_TEST_N", n.to_string()),
     ];
     if let Some(w) = window {
         env.push(("KMS_TEST_WINDOW", w.to_string()));
+    }
+    if let Some(f) = flush_at {
+        env.push(("KMS_TEST_FLUSH_AT", f.to_string()));
     }
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut ch = child("journal_child", &env)
@@ -657,6 +672,35 @@ fn a_chaining_that_keeps_up_never_syncs_the_journal_on_sqlite() {
     assert_eq!(k.audit_journal_syncs(), 0, "{n} records");
     k.flush().unwrap();
     assert_eq!(encrypts(&k, &o).len(), n);
+}
+
+#[test]
+fn a_journal_its_dead_owner_had_partly_chained_is_taken_over_where_it_stopped() {
+    // A journal entry holds what changed since the entry before it in its file, so the
+    // handle that takes a dead process's journal over from the offset the owner had chained
+    // to must first read the file up to there. The child chains its first 1,500 records
+    // itself (its journal's recorded offset is then past them), writes 3,500 more and dies.
+    let s = TestStore::new();
+    {
+        let (k, o) = s.open_owner();
+        k.create_key(&o, &aes("j")).unwrap();
+    }
+    let n = 5_000;
+    let pid = run_and_kill_with(&s, n, None, Some(1_500));
+    let dir = s.config().journal_dir;
+    assert_eq!(
+        journals_of(&dir, pid).len(),
+        1,
+        "the child's journal is left"
+    );
+    let (k, o) = s.open_owner();
+    let recs = encrypts(&k, &o);
+    let (got, want) = of_child(&recs, pid, n);
+    assert_eq!(got, want, "every record of the child, once, in order");
+    assert!(k.audit_verify(&o, None).unwrap().ok(), "chain");
+    assert_eq!(k.describe_key(&o, "j").unwrap().versions[0].uses, n as u64);
+    drop(k);
+    assert!(journals(&dir).is_empty());
 }
 
 #[test]
