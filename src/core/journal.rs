@@ -1074,11 +1074,17 @@ impl AuditWriter {
             }
             state.push(i);
         }
+        // A file gone before its state could be read is left alone (its state stays unread).
+        let ready: Vec<bool> = state
+            .iter()
+            .zip(&from)
+            .map(|(&i, f)| files[i].at == *f)
+            .collect();
         // Read what each file holds past its offset (a bounded chunk), into reused buffers.
-        for (((s, start), buf), &i) in sources.iter().zip(&from).zip(bufs.iter_mut()).zip(&state) {
+        for (((s, start), buf), ok) in sources.iter().zip(&from).zip(bufs.iter_mut()).zip(&ready) {
             buf.clear();
-            if s.limit.is_some_and(|l| l <= *start) || files[i].at != *start {
-                continue; // nothing to read, or a file gone before its state could be read
+            if s.limit.is_some_and(|l| l <= *start) || !ok {
+                continue;
             }
             let Ok(mut f) = File::open(&s.path) else {
                 continue;
@@ -1149,10 +1155,16 @@ impl AuditWriter {
             files[i].at = u64::MAX;
         }
         res?;
-        if count == 0 {
-            for (&i, f) in state.iter().zip(&from) {
-                files[i].at = *f;
+        // The states of the files read stand at `at` once this pass is over.
+        let settle = |files: &mut Vec<FileState>, at: &[u64]| {
+            for ((&i, a), ok) in state.iter().zip(at).zip(&ready) {
+                if *ok {
+                    files[i].at = *a;
+                }
             }
+        };
+        if count == 0 {
+            settle(files, &from);
             return Ok(from);
         }
         let (uses, grants) = (uses.done(), grants.done());
@@ -1181,9 +1193,7 @@ impl AuditWriter {
         if !applied {
             return Ok(from);
         }
-        for (&i, t) in state.iter().zip(&to) {
-            files[i].at = *t;
-        }
+        settle(files, &to);
         if files.len() > KEPT_STATES {
             files.retain(|f| sources.iter().any(|s| s.name == f.name));
         }
