@@ -123,6 +123,11 @@ pub fn empty() -> RecordRef<'static> {
     EMPTY
 }
 
+/// [`empty`] as an owned record (a decoder's state before the first entry).
+pub fn empty_record() -> AuditRecord {
+    EMPTY.to_record(0, Vec::new(), Vec::new())
+}
+
 /// Makes `prev` the record `r` (reusing its text buffers): the record the next entry follows.
 pub fn follow(prev: &mut AuditRecord, r: &RecordRef<'_>) {
     fn set(field: &mut String, v: &str) {
@@ -313,7 +318,7 @@ fn decode_v1(body: &[u8], want: u64) -> Result<Vec<AuditRecord>> {
 fn decode_v2(body: &[u8], want: u64) -> Result<Vec<AuditRecord>> {
     let mut at = 1;
     let mut out: Vec<AuditRecord> = Vec::with_capacity(want.min(body.len() as u64) as usize);
-    let mut cur = EMPTY.to_record(0, Vec::new(), Vec::new());
+    let mut cur = empty_record();
     while at < body.len() {
         if out.len() as u64 >= want {
             return Err(bad("more records than the batch holds"));
@@ -460,10 +465,11 @@ pub fn decode_entry(b: &[u8], at: &mut usize, cur: &mut AuditRecord) -> Result<C
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn rec(time: i64, identity: &str, key: Option<u64>, rid: &str) -> AuditRecord {
+    /// A usage record of `identity` encrypting with `key` (version 1) at `time`.
+    pub(crate) fn rec(time: i64, identity: &str, key: Option<u64>, rid: &str) -> AuditRecord {
         AuditRecord {
             seq: 0,
             time,

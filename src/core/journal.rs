@@ -95,7 +95,7 @@ pub fn parse_entries_max(buf: &[u8], max: usize) -> (Vec<&[u8]>, usize) {
 /// offset after the last whole, valid entry; an entry that frames a record that cannot be
 /// decoded is an `Integrity` error.
 pub fn decode_entries(buf: &[u8]) -> Result<(Vec<audit::DecodedRecord>, usize)> {
-    let mut prev = batchbody::empty().to_record(0, Vec::new(), Vec::new());
+    let mut prev = batchbody::empty_record();
     let mut out = Vec::new();
     let end = scan_entries(buf, usize::MAX, |magic, payload, _| {
         let t = take_entry(magic, payload, &mut prev, None)?;
@@ -108,7 +108,7 @@ pub fn decode_entries(buf: &[u8]) -> Result<(Vec<audit::DecodedRecord>, usize)> 
 /// The entries a journal file holds for `records` (with their use counts), written as a
 /// handle writes them: the inverse of [`decode_entries`].
 pub fn encode_entries(records: &[audit::DecodedRecord]) -> Result<Vec<u8>> {
-    let mut prev = batchbody::empty().to_record(0, Vec::new(), Vec::new());
+    let mut prev = batchbody::empty_record();
     let (mut out, mut buf) = (Vec::new(), Vec::new());
     for (r, use_of, grant) in records {
         let r = audit::RecordRef::of(r);
@@ -556,7 +556,7 @@ impl AuditWriter {
                         written: 0,
                         unreported: 0,
                         buf: Vec::with_capacity(256),
-                        prev: batchbody::empty().to_record(0, Vec::new(), Vec::new()),
+                        prev: batchbody::empty_record(),
                         full: Vec::new(),
                         forks: 0,
                     }))
@@ -1064,7 +1064,7 @@ impl AuditWriter {
                     files.push(FileState {
                         name: s.name.clone(),
                         at: u64::MAX,
-                        prev: batchbody::empty().to_record(0, Vec::new(), Vec::new()),
+                        prev: batchbody::empty_record(),
                     });
                     files.len() - 1
                 }
@@ -1120,7 +1120,7 @@ impl AuditWriter {
             // The record the body ends with (the first entry of this run follows it).
             let before = match last {
                 Some(j) => files[state[j]].prev.clone(),
-                None => batchbody::empty().to_record(0, Vec::new(), Vec::new()),
+                None => batchbody::empty_record(),
             };
             let st = &mut files[state[i]];
             let mut first = true;
@@ -1401,31 +1401,13 @@ mod tests {
         e
     }
 
+    use crate::core::batchbody::tests::rec;
+
     /// An entry with `magic` around `payload`, checked with CRC-32C.
     fn frame_as(magic: u8, payload: &[u8]) -> Vec<u8> {
         let mut e = frame(payload);
         e[0] = magic;
         e
-    }
-
-    fn rec(time: i64, identity: &str, key: Option<u64>, rid: &str) -> AuditRecord {
-        AuditRecord {
-            seq: 0,
-            time,
-            keyring: 1,
-            identity: identity.into(),
-            action: "encrypt".into(),
-            key_id: key,
-            key_version: key.map(|_| 1),
-            outcome: crate::core::model::Outcome::Ok,
-            error: String::new(),
-            context: String::new(),
-            pid: 4242,
-            request_id: rid.into(),
-            detail: String::new(),
-            prev_hash: Vec::new(),
-            hash: Vec::new(),
-        }
     }
 
     fn sample() -> Vec<audit::DecodedRecord> {
