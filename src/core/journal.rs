@@ -1391,6 +1391,7 @@ impl Drop for AuditWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::batchbody::tests::rec;
 
     /// An entry as versions before CRC-32C wrote it.
     fn frame_ieee(payload: &[u8]) -> Vec<u8> {
@@ -1400,8 +1401,6 @@ mod tests {
         e.extend_from_slice(&crc::crc32_ieee(payload).to_be_bytes());
         e
     }
-
-    use crate::core::batchbody::tests::rec;
 
     /// An entry with `magic` around `payload`, checked with CRC-32C.
     fn frame_as(magic: u8, payload: &[u8]) -> Vec<u8> {
